@@ -1,0 +1,88 @@
+"""What every command shares: recipe + overrides -> config, --dry-run, one-line errors.
+
+A command module calls `run_command(...)` with its config class, the recipe path, the raw
+`key=value` overrides, the values of its convenience options (mapped to dotted keys), and the
+library function to call with the resolved config.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from mlreason.config import StrictModel, config_to_yaml, load_config
+from mlreason.errors import UserError
+
+console = Console()
+err_console = Console(stderr=True)
+
+C = TypeVar("C", bound=StrictModel)
+
+RECIPE_ARG = typer.Argument(None, help="Recipe YAML (see `mlreason recipes list`).", show_default=False)
+OVERRIDES_OPT = typer.Option(None, "--set", "-s", help="Override a config key: -s key.sub=value (repeatable).")
+DRY_RUN_OPT = typer.Option(False, "--dry-run", help="Print the resolved config and exit.")
+DEBUG_OPT = typer.Option(False, "--debug", help="Show full tracebacks on errors.")
+
+
+def fail(message: str, code: int = 2) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def guarded(fn: Callable[[], Any], debug: bool) -> Any:
+    """Run fn; user errors become one line + exit 2, anything else one line + exit 1."""
+    try:
+        return fn()
+    except UserError as e:
+        if debug:
+            raise
+        fail(str(e), 2)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]")
+        raise typer.Exit(130) from None
+    except typer.Exit:
+        raise
+    except Exception as e:  # noqa: BLE001 - the CLI boundary
+        if debug:
+            raise
+        msg = str(e).splitlines()[0] if str(e) else ""
+        fail(f"{type(e).__name__}: {msg} (rerun with --debug for the traceback)", 1)
+
+
+def option_overrides(options: dict[str, Any]) -> list[str]:
+    """Convenience options -> `key=value` overrides (None means not given)."""
+    import json
+
+    out = []
+    for key, value in options.items():
+        if value is None:
+            continue
+        if isinstance(value, Path):
+            value = str(value)
+        out.append(f"{key}={json.dumps(value, ensure_ascii=False)}")
+    return out
+
+
+def run_command(
+    command: str,
+    config_cls: type[C],
+    recipe: Path | None,
+    overrides: list[str] | None,
+    options: dict[str, Any],
+    dry_run: bool,
+    debug: bool,
+    fn: Callable[[C], Any],
+) -> Any:
+    def go() -> Any:
+        cfg = load_config(config_cls, recipe, [*option_overrides(options), *(overrides or [])], command=command)
+        if dry_run:
+            sys.stdout.write(config_to_yaml(cfg, command))
+            return None
+        return fn(cfg)
+
+    return guarded(go, debug)
