@@ -105,6 +105,8 @@ def format_validation_error(model: type[BaseModel], err: ValidationError, source
             lines.append(f"unknown key {key}{hint}")
         elif e["type"] == "missing":
             lines.append(f"{key}: required but not set (add `{key}=...`)")
+        elif e["type"] == "value_error":
+            lines.append(f"{key}: {e['msg'].removeprefix('Value error, ')}")
         else:
             got = e.get("input")
             got_s = repr(got) if not isinstance(got, dict) else "a mapping"

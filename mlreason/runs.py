@@ -81,7 +81,8 @@ def append_metrics(run_dir: str | Path, record: dict[str, Any]) -> None:
         f.flush()
 
 
-def _check_free(out: Path, overwrite: bool) -> None:
+def check_output_free(out: Path, overwrite: bool) -> None:
+    """Refuse an output folder that already holds results unless overwrite is set."""
     if out.exists() and not out.is_dir():
         raise UserError(f"output path {out} is a file; choose a folder name with output_dir=...")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
@@ -92,7 +93,7 @@ def _check_free(out: Path, overwrite: bool) -> None:
 def staged_run(out: str | Path, overwrite: bool, command: str, config_yaml: str) -> Iterator[Path]:
     """Yield a staging folder; on success it replaces `out` atomically, on error it is removed."""
     out = Path(out)
-    _check_free(out, overwrite)
+    check_output_free(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
     try:
@@ -117,7 +118,7 @@ def claim_run_dir(out: str | Path, overwrite: bool, resume: bool, command: str, 
         if not (out / MARKER).is_file():
             raise UserError(f"cannot resume: {out} holds no earlier run (no {MARKER}); drop --resume")
         return out
-    _check_free(out, overwrite)
+    check_output_free(out, overwrite)
     if out.is_dir() and overwrite:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)

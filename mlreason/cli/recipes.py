@@ -1,0 +1,57 @@
+"""`mlreason recipes list|show|validate`: the shipped YAML experiments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from mlreason.cli.common import console, fail, guarded
+from mlreason.config import ConfigError, config_to_yaml
+
+app = typer.Typer(help="List, show and validate recipes (YAML experiments).", no_args_is_help=True)
+
+
+@app.command("list")
+def list_cmd(root: Path | None = typer.Option(None, help="Recipes folder (default: ./recipes).")) -> None:
+    """List recipes with the command each is for."""
+    from mlreason.recipes import list_recipes
+
+    table = Table(title="recipes")
+    for col in ("recipe", "command", "what"):
+        table.add_column(col)
+    for info in list_recipes(root):
+        table.add_row(str(info.path), info.command or "?", info.summary)
+    console.print(table)
+
+
+@app.command("show")
+def show(path: Path = typer.Argument(..., help="Recipe YAML."), debug: bool = False) -> None:
+    """Print a recipe resolved against its command's defaults."""
+    from mlreason.recipes import read_recipe, validate_recipe
+
+    def go() -> None:
+        cfg = validate_recipe(path)
+        typer.echo(config_to_yaml(cfg, read_recipe(path).get("command")), nl=False)
+
+    guarded(go, debug)
+
+
+@app.command("validate")
+def validate(paths: list[Path] | None = typer.Argument(None, help="Recipes (default: all shipped).")) -> None:
+    """Check recipes against their config schemas; exit 2 if any is invalid."""
+    from mlreason.recipes import list_recipes, validate_recipe
+
+    targets = paths or [info.path for info in list_recipes()]
+    bad = 0
+    for path in targets:
+        try:
+            validate_recipe(path)
+            console.print(f"[green]ok[/]   {path}")
+        except ConfigError as e:
+            bad += 1
+            console.print(f"[red]fail[/] {e}", highlight=False)
+    if bad:
+        fail(f"{bad} of {len(targets)} recipes are invalid")
+    console.print(f"{len(targets)} recipes valid")

@@ -1,0 +1,1 @@
+"""Multilingual benchmark evaluation: `mlreason evaluate` (see runner.run_evaluate)."""
