@@ -1,0 +1,30 @@
+"""The one record every dataset is loaded into.
+
+`Example` is a single problem in a single language. Row `i` of a parallel dataset (MGSM,
+MSVAMP) is the same problem in every language, so `row` doubles as the cross-language key.
+
+    from mlreason.data.types import Example
+    ex = Example("mgsm", 0, "en", "Janet's ducks ...", "18")
+    ex.id  # "mgsm:0"
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Example:
+    """One problem in one language; `answer` is the gold as written in the data ("18", "8.0")."""
+
+    dataset: str
+    row: int
+    language: str
+    question: str
+    answer: str | None
+    solution: str | None = None
+
+    @property
+    def id(self) -> str:
+        """Language-independent id: the same for row `i` in every language."""
+        return f"{self.dataset}:{self.row}"
