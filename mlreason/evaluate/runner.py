@@ -76,12 +76,10 @@ def _device(name: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def generate(cfg: EvaluateConfig, prompts: list[str]) -> list[list[Any]]:
+def generate(cfg: EvaluateConfig, tokenizer: Any, prompts: list[str]) -> list[list[Any]]:
     from mlreason.generation.base import SamplingParams, apply_chat_template, make_generator
-    from mlreason.models import load_tokenizer
 
     g = cfg.generation
-    tokenizer = load_tokenizer(cfg.model.name_or_path, trust_remote_code=cfg.model.trust_remote_code)
     if cfg.model.chat_template:
         prompts = [apply_chat_template(tokenizer, p) for p in prompts]
     generator = make_generator(g.backend, cfg.model.name_or_path, tokenizer=tokenizer, dtype=cfg.model.dtype,
@@ -97,7 +95,7 @@ def generate(cfg: EvaluateConfig, prompts: list[str]) -> list[list[Any]]:
 
 def score_items(cfg: EvaluateConfig, items: list[Item], completions: list[list[Any]]) -> list[dict[str, Any]]:
     """One record per (question, run) with extraction, correctness and language consistency."""
-    from mlreason.answers import score_answer
+    from mlreason.answers import ANSWER_PHRASES, score_answer
     from mlreason.language import check_consistency, get_detector
 
     langs = sorted({it.example.language for it in items} | {"en"})
@@ -105,8 +103,10 @@ def score_items(cfg: EvaluateConfig, items: list[Item], completions: list[list[A
     records = []
     for item, outs in zip(items, completions, strict=True):
         ex = item.example
+        # a `direct` prompt ends with the answer phrase, so the reply is only the number: put it back
+        prefix = f"{ANSWER_PHRASES.get(ex.language, '')} " if cfg.prompt.style == "direct" else ""
         for run, comp in enumerate(outs):
-            s = score_answer(comp.text, ex.answer, ex.language)
+            s = score_answer(prefix + comp.text, ex.answer, ex.language)
             c = check_consistency(comp.text, ex.language, detector, min_chars=cfg.language.min_chars)
             correct = s.flexible_correct if cfg.report.headline == "flexible" else s.strict_correct
             records.append({
@@ -150,10 +150,13 @@ def run_evaluate(cfg: EvaluateConfig, console: Console | None = None) -> dict[st
     out_dir = cfg.resolved_output_dir()
     check_output_free(out_dir, cfg.overwrite)
     items = plan_items(cfg)
+    from mlreason.models import load_tokenizer  # checks the model path before any output
+
+    tokenizer = load_tokenizer(cfg.model.name_or_path, trust_remote_code=cfg.model.trust_remote_code)
     console.print(f"[bold]evaluate[/] {cfg.model.name_or_path}: {len(items)} questions x {cfg.generation.k} "
                   f"run(s), prompt {cfg.prompt.style}, backend {cfg.generation.backend}")
     with staged_run(out_dir, cfg.overwrite, "evaluate", config_to_yaml(cfg, "evaluate")) as stage:
-        completions = generate(cfg, [it.prompt for it in items])
+        completions = generate(cfg, tokenizer, [it.prompt for it in items])
         records = score_items(cfg, items, completions)
         results = {"model": cfg.model.name_or_path, "prompt_style": cfg.prompt.style,
                    "backend": cfg.generation.backend, "k": cfg.generation.k,
