@@ -27,6 +27,7 @@ COMMANDS = [
     ("rl-train", "mlreason.cli.rl", "rl_train"),
     ("build-tiny", "mlreason.cli.tiny", "build_tiny"),
     ("make-world", "mlreason.cli.world", "make_world"),
+    ("compare", "mlreason.cli.compare", "compare"),
 ]
 GROUPS = [
     ("recipes", "mlreason.cli.recipes", "app"),
