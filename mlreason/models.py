@@ -1,0 +1,150 @@
+"""Load a causal LM and its tokenizer from a hub id or a local folder.
+
+    from mlreason.models import load_model, load_tokenizer
+    tok = load_tokenizer("Qwen/Qwen2.5-0.5B-Instruct")          # left padding, pad token set
+    model = load_model("runs/tiny/qwen2", dtype="float32")        # eval mode, safetensors only
+
+`trust_remote_code` stays off unless the caller asks for it. A missing local folder or an
+unreachable hub becomes a one-line `UserError`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import socket
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import torch
+
+from mlreason.errors import UserError
+
+DTYPES: dict[str, Any] = {
+    "auto": "auto",
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+# "org/name" or "name": what the hub accepts; anything else (./x, /x, a/b/c) is a local path.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def resolve_source(name_or_path: str | Path) -> str:
+    """Return the string to pass to from_pretrained, or raise UserError for a path that is not there."""
+    text = str(name_or_path).strip()
+    if not text:
+        raise UserError("model name is empty; pass a hub id (org/name) or a local model folder")
+    path = Path(text).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise UserError(f"model path {text} is a file; pass the folder holding config.json")
+        return str(path)
+    if _HUB_ID.match(text) and not text.startswith((".", "~")):
+        return text
+    raise UserError(f"model folder {text} does not exist; check the path or pass a hub id like org/name")
+
+
+def _hub_error(source: str, err: Exception) -> UserError:
+    return UserError(
+        f"could not load {source!r}: no such local folder, and the hub is unreachable or has no such model "
+        "(nor is it in the local cache); pass a local model folder, or check the id and your network"
+    )
+
+
+@functools.cache
+def hub_reachable() -> bool:
+    """False when offline mode is set or the hub's host does not resolve (then load from the cache only).
+
+    Without this, huggingface_hub retries for ~50 s before giving up on a machine with no network.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on"):
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return False
+    return True
+
+
+def offline_source(source: str) -> str:
+    """With no hub in reach, a hub id resolves to its cached snapshot folder (or a UserError, at once)."""
+    if Path(source).exists() or hub_reachable():
+        return source
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(source, local_files_only=True)
+    except Exception as e:  # noqa: BLE001 - any miss in the cache means the same to the user
+        raise _hub_error(source, e) from e
+
+
+def torch_dtype(dtype: str) -> Any:
+    """Map a dtype name to what from_pretrained accepts ("auto" stays a string)."""
+    if dtype not in DTYPES:
+        raise UserError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
+    return DTYPES[dtype]
+
+
+def resolve_device(device: str) -> str:
+    """"auto" -> cuda when available, else cpu; anything else is passed through."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device {device!r} asked for but CUDA is not available; use --device cpu")
+    return device
+
+
+def load_tokenizer(name_or_path: str | Path, padding_side: str = "left", trust_remote_code: bool = False):
+    """Load a tokenizer with `padding_side` set at construction and a pad token guaranteed."""
+    from transformers import AutoTokenizer
+
+    if padding_side not in ("left", "right"):
+        raise UserError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
+    source = offline_source(resolve_source(name_or_path))
+    try:
+        # padding_side must go to the constructor: setting it afterwards is lost on some tokenizers
+        tok = AutoTokenizer.from_pretrained(source, padding_side=padding_side, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as e:
+        if Path(source).exists():
+            raise UserError(f"could not load a tokenizer from {source}: {str(e).splitlines()[0]}") from e
+        raise _hub_error(source, e) from e
+    if tok.pad_token is None:
+        # eos as pad is the usual choice for decoder-only models; left padding + attention mask keep it harmless
+        if tok.eos_token is not None:
+            tok.pad_token = tok.eos_token
+        elif tok.unk_token is not None:
+            tok.pad_token = tok.unk_token
+        else:
+            tok.add_special_tokens({"pad_token": "<|pad|>"})
+    tok.padding_side = padding_side
+    return tok
+
+
+def load_model(
+    name_or_path: str | Path,
+    dtype: str = "auto",
+    device: str = "cpu",
+    trust_remote_code: bool = False,
+):
+    """Load an AutoModelForCausalLM (safetensors only) on `device`, in eval mode."""
+    from transformers import AutoModelForCausalLM
+
+    source = offline_source(resolve_source(name_or_path))
+    torch_type = torch_dtype(dtype)
+    target = resolve_device(device)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            source, dtype=torch_type, trust_remote_code=trust_remote_code, use_safetensors=True
+        )
+    except OSError as e:
+        if Path(source).exists():
+            raise UserError(
+                f"could not load a model from {source}: {str(e).splitlines()[0]} "
+                "(only safetensors weights are loaded)"
+            ) from e
+        raise _hub_error(source, e) from e
+    return model.to(target).eval()

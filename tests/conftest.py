@@ -1,0 +1,37 @@
+"""Shared pytest fixtures: tiny tokenizer + tiny models of five real architectures, built once.
+
+    pytest tests/test_generation.py          # any test taking `tiny_models` triggers the build (~4 s)
+
+`tiny_models` maps arch ("qwen2", "llama", "gemma", "mistral", "phi3") to a folder loadable
+with `from_pretrained` / `mlreason.models.load_model`; `tiny_tokenizer_path` is the shared
+tokenizer folder. Torch uses 2 threads: the CI machine has 2 cores shared with other jobs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(2)
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from transformers.utils import logging as hf_logging
+
+    from mlreason.tiny import build_tiny_models
+
+    hf_logging.disable_progress_bar()  # keeps pytest output readable
+    # A fixed corpus (the shipped MGSM + MSVAMP files) keeps token ids stable as data/ grows.
+    corpus = sorted(p for d in ("mgsm", "msvamp") for p in (DATA / d).glob("*") if p.suffix in (".tsv", ".json"))
+    return build_tiny_models(tmp_path_factory.mktemp("tiny_models"), corpus_files=corpus or None)
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer_path(tiny_models: dict[str, Path]) -> Path:
+    from mlreason.tiny import tokenizer_path
+
+    return tokenizer_path(tiny_models)
