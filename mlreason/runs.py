@@ -96,6 +96,9 @@ def staged_run(out: str | Path, overwrite: bool, command: str, config_yaml: str)
     check_output_free(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(stage, 0o777 & ~umask)  # mkdtemp makes it private; results are an ordinary folder
     try:
         write_run_info(stage, command, config_yaml)
         yield stage

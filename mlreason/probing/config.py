@@ -1,0 +1,88 @@
+"""Typed config of `mlreason probe-layers` (defaults from METHODS.md section 1).
+
+`mlreason probe-layers recipes/probe/tiny-mgsm.yaml -s method=plnd --dry-run` prints the resolved
+config; every key below can be set in a recipe or with `-s key.sub=value`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from mlreason.config import StrictModel
+
+# Mirrors mlreason.finetune.config.LORA_DEFAULT_TARGETS, so the share shown is what finetune would train
+# (on Phi-3, whose q/k/v and gate/up are fused, add qkv_proj and gate_up_proj to both).
+DEFAULT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class ProbeModel(StrictModel):
+    name_or_path: str = ""
+    dtype: str = "auto"
+    device: str = "cpu"
+    trust_remote_code: bool = False
+
+
+class ProbeData(StrictModel):
+    manifests: list[str] = ["mgsm", "msvamp"]
+    languages: list[str] | None = None          # None: every language of the manifests (text_files' keys)
+    split: str | None = None
+    max_examples: int | None = Field(None, ge=1)  # documents per language
+    max_tokens: int | None = Field(None, ge=1)    # real tokens per language (the last document is cut)
+    max_seq_len: int = Field(512, ge=1)           # longer documents are cut to this many tokens
+    text_files: dict[str, str] = {}               # language -> plain text file (one document per line)
+
+
+class LapeOptions(StrictModel):
+    percentile: float = Field(0.95, gt=0.0, lt=1.0)       # tau = this quantile of all P values
+    selection_ratio: float = Field(0.01, gt=0.0, le=1.0)  # share of all FFN neurons kept (lowest entropy)
+
+
+class PlndOptions(StrictModel):
+    top_k: int = Field(100, ge=1)                          # neurons kept per layer per document
+    min_doc_fraction: float = Field(1.0, gt=0.0, le=1.0)   # 1.0 = intersection over a language's documents
+
+
+class SelectionOptions(StrictModel):
+    strategy: Literal["slam", "plast", "top-k"] = "slam"
+    n_layers: int = Field(6, ge=1)
+    score: Literal["slam", "total", "max"] = "total"       # the score `top-k` ranks layers by
+    shallow_fraction: float = Field(0.5, gt=0.0, le=1.0)   # plast: candidates are the bottom share of layers
+    reference_language: str = "en"                         # slam: overlap is measured against it
+
+
+class ShareOptions(StrictModel):
+    lora_rank: int = Field(8, ge=1)
+    lora_targets: list[str] = DEFAULT_LORA_TARGETS
+
+
+class PimOptions(StrictModel):
+    manifest: str = "mgsm"
+    languages: list[str] | None = None                     # None: data.languages or the manifest's
+    pim_languages: list[str] = ["de", "ru", "es"]
+    max_examples: int = Field(8, ge=1)                     # per language
+    max_new_tokens: int = Field(64, ge=1)
+    chat_template: bool = False
+
+
+class ProbeConfig(StrictModel):
+    model: ProbeModel = ProbeModel()
+    data: ProbeData = ProbeData()
+    method: Literal["lape", "plnd"] = "lape"
+    lape: LapeOptions = LapeOptions()
+    plnd: PlndOptions = PlndOptions()
+    selection: SelectionOptions = SelectionOptions()
+    shares: ShareOptions = ShareOptions()
+    analysis: Literal["layers", "pim"] = "layers"
+    pim: PimOptions = PimOptions()
+    batch_size: int = Field(8, ge=1)
+    output_dir: str | None = None                          # None: runs/probe-<model basename>
+    overwrite: bool = False
+
+    def resolved_output_dir(self) -> Path:
+        if self.output_dir:
+            return Path(self.output_dir)
+        base = Path(self.model.name_or_path.rstrip("/")).name or "model"
+        return Path("runs") / f"probe-{base}"
