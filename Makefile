@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 ART := artifacts
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test test-fast tiny clean-demo help
+.PHONY: install test test-fast tiny demo clean-demo bench help
 
 help:
 	@grep -E '^#' Makefile | head -5
@@ -43,3 +43,54 @@ $(ART)/tiny/.done: $(STAMP)
 	touch $@
 
 tiny: $(ART)/tiny/.done
+
+# ---------------------------------------------------------------------------------------------
+# The demo: the whole method on the tiny multilingual world, CPU, offline. Each stage is a file
+# target, so re-running `make demo` reuses finished stages; `make clean-demo` starts over.
+DEMO ?= demo
+DEMO_LIMIT ?= 50
+MLR := $(BIN)/mlreason
+EVAL = $(MLR) evaluate -d tinyworld -p native-cot --limit $(DEMO_LIMIT) -s generation.max_tokens=64 \
+	-s generation.batch_size=50 -s model.dtype=float32 --overwrite
+
+$(DEMO)/tiny/.done: | $(STAMP)
+	$(MLR) build-tiny --out $(DEMO)/tiny --archs qwen2 --hidden-size 256 --layers 4 \
+		--intermediate-size 512 --init-std 0.02 --overwrite
+	touch $@
+
+$(DEMO)/pretrain/model/config.json: $(DEMO)/tiny/.done
+	$(MLR) finetune recipes/tiny/world-pretrain.yaml -m $(DEMO)/tiny/qwen2 -o $(DEMO)/pretrain --overwrite
+
+$(DEMO)/eval-pretrain/results.json: $(DEMO)/pretrain/model/config.json
+	$(EVAL) -m $(DEMO)/pretrain/model -o $(DEMO)/eval-pretrain
+
+$(DEMO)/probe/probe.json: $(DEMO)/pretrain/model/config.json
+	$(MLR) probe-layers recipes/probe/tiny-world.yaml -m $(DEMO)/pretrain/model -o $(DEMO)/probe --overwrite
+
+$(DEMO)/slam/model/config.json: $(DEMO)/probe/probe.json
+	$(MLR) finetune recipes/tiny/slam-qt.yaml -m $(DEMO)/pretrain/model --layers-from $(DEMO)/probe/probe.json \
+		-o $(DEMO)/slam --overwrite
+
+$(DEMO)/eval-slam/results.json: $(DEMO)/slam/model/config.json
+	$(EVAL) -m $(DEMO)/slam/model -o $(DEMO)/eval-slam
+
+$(DEMO)/rl/model/config.json: $(DEMO)/slam/model/config.json
+	$(MLR) rl-train recipes/rl/tiny-lang.yaml -m $(DEMO)/slam/model -o $(DEMO)/rl --overwrite
+
+$(DEMO)/eval-rl/results.json: $(DEMO)/rl/model/config.json
+	$(EVAL) -m $(DEMO)/rl/model -o $(DEMO)/eval-rl
+
+$(DEMO)/summary/comparison.png: $(DEMO)/eval-pretrain/results.json $(DEMO)/eval-slam/results.json $(DEMO)/eval-rl/results.json
+	$(MLR) compare $(DEMO)/eval-pretrain $(DEMO)/eval-slam $(DEMO)/eval-rl --labels pretrain,slam,lang-rl \
+		-o $(DEMO)/summary
+	cp $(DEMO)/probe/heatmap.png $(DEMO)/summary/probe-heatmap.png
+
+demo: $(DEMO)/summary/comparison.png
+	@echo "demo done: $(DEMO)/summary/comparison.png, $(DEMO)/summary/probe-heatmap.png"
+
+clean-demo:
+	rm -rf $(DEMO)
+
+# Every benchmark, one table of ratios (CPU-sized; pass ARGS="--model ..." on a GPU).
+bench: $(STAMP)
+	$(PYTHON) bench/run_all.py $(ARGS)

