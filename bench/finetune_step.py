@@ -1,0 +1,148 @@
+"""Training-step cost of SLAM (and other modes) against full fine-tuning: same model, same batch.
+
+    python bench/finetune_step.py                                   # tiny Qwen2 shape, CPU
+    python bench/finetune_step.py --shape qwen2.5-0.5b --layers 0-5 --batch-size 4 --seq-len 512   # GPU
+    python bench/finetune_step.py --modes slam,plast,lora,full --steps 5
+
+Each mode runs in a fresh subprocess (so peak memory is that mode's alone) on a model randomly
+initialised from a config of the named shape, frozen by `mlreason.finetune.layers.apply_mode`
+exactly as `finetune` does, with AdamW over the trainable parameters. It times `--steps` optimizer
+steps after `--warmup` untimed ones and reports seconds per step and peak memory (CUDA:
+max_memory_allocated; CPU: peak RSS growth over the loaded model), each as a ratio to full.
+Runs unchanged on a GPU (`--device auto` picks cuda); `--dtype bfloat16` for real-size shapes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+SHAPES = {  # (hidden, intermediate, layers, heads, kv_heads, vocab, tied): the released models' configs
+    "tiny": (256, 512, 4, 4, 2, 4096, True),
+    "qwen2.5-0.5b": (896, 4864, 24, 14, 2, 151936, True),
+    "qwen2.5-1.5b": (1536, 8960, 28, 12, 2, 151936, True),
+    "qwen2.5-7b": (3584, 18944, 28, 28, 4, 152064, False),
+}
+
+
+def build_model(shape: str, dtype, device: str):
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    h, i, n, heads, kv, vocab, tied = SHAPES[shape]
+    cfg = Qwen2Config(hidden_size=h, intermediate_size=i, num_hidden_layers=n, num_attention_heads=heads,
+                      num_key_value_heads=kv, vocab_size=vocab, tie_word_embeddings=tied, use_cache=False)
+    return AutoModelForCausalLM.from_config(cfg, dtype=dtype).to(device).train()
+
+
+def _rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def child(args: argparse.Namespace) -> dict:
+    """One mode: build, freeze, time steps, measure peak memory."""
+    import torch
+
+    from mlreason.finetune.config import LoraSection
+    from mlreason.finetune.layers import apply_mode, count_parameters, decoder_layers, resolve_layers
+
+    torch.manual_seed(0)
+    torch.set_num_threads(args.threads)
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = getattr(torch, args.dtype)
+    model = build_model(args.shape, dtype, device)
+    layers = resolve_layers(args.layers, None, len(decoder_layers(model)[1]), args.mode)
+    model = apply_mode(model, args.mode, layers, LoraSection(r=args.lora_r, alpha=2 * args.lora_r))
+    if args.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    trainable, total = count_parameters(model)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    vocab = model.config.vocab_size
+    batch = torch.randint(0, vocab, (args.batch_size, args.seq_len), device=device)
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    base_mem = torch.cuda.memory_allocated() / 2**20 if device == "cuda" else _rss_mib()
+
+    def step() -> None:
+        loss = model(input_ids=batch, labels=batch).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    for _ in range(args.warmup):
+        step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    sec = (time.perf_counter() - t0) / args.steps
+    if device == "cuda":
+        peak = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak = _rss_mib()
+    return {"mode": args.mode, "layers": layers if args.mode != "full" else "all", "trainable": trainable,
+            "total": total, "share": trainable / total, "sec_per_step": sec, "peak_mib": peak,
+            "peak_over_weights_mib": peak - base_mem, "device": device,
+            "gpu": torch.cuda.get_device_name() if device == "cuda" else None}
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shape", default="tiny", choices=sorted(SHAPES))
+    ap.add_argument("--modes", default="slam,full", help="Comma-separated; full is the reference.")
+    ap.add_argument("--layers", default="0-1", help="Chosen layers for slam/plast/lora.")
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--seq-len", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads).")
+    ap.add_argument("--lora-r", type=int, default=16)
+    ap.add_argument("--gradient-checkpointing", action="store_true")
+    ap.add_argument("--json", default=None, help="Also write the results here.")
+    ap.add_argument("--mode", default=None, help=argparse.SUPPRESS)  # set in the per-mode subprocess
+    return ap.parse_args(argv)
+
+
+def main() -> None:
+    args = parse()
+    if args.mode is not None:
+        print(json.dumps(child(args)))
+        return
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if "full" not in modes:
+        modes.append("full")
+    results = {}
+    for mode in modes:
+        cmd = [sys.executable, __file__, *sys.argv[1:], "--mode", mode]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            sys.exit(f"mode {mode} failed:\n{out.stderr[-3000:]}")
+        results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+    full = results["full"]
+    print(f"shape {args.shape}  batch {args.batch_size}x{args.seq_len}  dtype {args.dtype}  device {full['device']}"
+          f"{'  ' + full['gpu'] if full['gpu'] else ''}  layers {args.layers}")
+    print(f"{'mode':6s} {'trainable':>14s} {'share':>8s} {'s/step':>9s} {'x full':>7s} {'peak MiB':>10s} {'x full':>7s}"
+          f" {'peak-weights':>13s} {'x full':>7s}")
+    for mode, r in results.items():
+        r["time_ratio"] = r["sec_per_step"] / full["sec_per_step"]
+        r["peak_ratio"] = r["peak_mib"] / full["peak_mib"]
+        r["peak_over_weights_ratio"] = r["peak_over_weights_mib"] / full["peak_over_weights_mib"]
+        print(f"{mode:6s} {r['trainable']:>14,d} {100 * r['share']:7.2f}% {r['sec_per_step']:9.4f} {r['time_ratio']:7.2f}"
+              f" {r['peak_mib']:10.1f} {r['peak_ratio']:7.2f} {r['peak_over_weights_mib']:13.1f}"
+              f" {r['peak_over_weights_ratio']:7.2f}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump({"args": vars(args), "results": results}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

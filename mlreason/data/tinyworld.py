@@ -1,0 +1,322 @@
+"""The tiny multilingual reasoning world: templated arithmetic word problems with worked solutions.
+
+    mlreason make-world --out data/tinyworld --seed 0      # writes {train,test}_{lang}.jsonl + manifest
+    from mlreason.data.tinyworld import generate_problems, render
+    q, s = render(generate_problems(1, seed=0)[0], "th")
+
+Small numbers and one or two operations (add, sub, mul, add-then-sub, mul-then-add), so a
+tiny model trained from scratch on CPU learns it in minutes. Six languages with different
+scripts and resource levels: en de zh ru th sw. Row i is the same problem (same numbers, same
+answer, the "same" name and item) in every language. Every solution ends with the language's
+answer sentence built from `mlreason.answers.ANSWER_PHRASES` ("The answer is 7.", "答案是 7。"),
+so strict extraction finds it. Generation is deterministic per seed (Python's `random.Random`).
+Tested by `pytest tests/test_tinyworld.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from mlreason.answers import ANSWER_PHRASES
+from mlreason.errors import UserError
+from mlreason.runs import atomic_write_text
+
+WORLD_LANGUAGES = ("en", "de", "zh", "ru", "th", "sw")
+KINDS = ("add", "sub", "mul", "add_sub", "mul_add")
+N_NAMES = 6
+N_ITEMS = 5
+
+NAMES: dict[str, list[str]] = {
+    "en": ["Anna", "Tom", "Lily", "Sam", "Emma", "Jack"],
+    "de": ["Anna", "Lukas", "Mia", "Felix", "Lena", "Paul"],
+    "zh": ["小明", "小红", "小华", "小丽", "小刚", "小芳"],
+    "ru": ["Аня", "Иван", "Маша", "Петя", "Оля", "Саша"],
+    "th": ["สมชาย", "มานี", "สมศรี", "ชูใจ", "ปิติ", "วีระ"],
+    "sw": ["Juma", "Amina", "Baraka", "Zawadi", "Neema", "Hassani"],
+}
+RU_GENITIVE = {"Аня": "Ани", "Иван": "Ивана", "Маша": "Маши", "Петя": "Пети", "Оля": "Оли", "Саша": "Саши"}
+
+# Item i is the same object in every language, with what each grammar needs around a number:
+# en/de: plural; zh/th: (noun, classifier); ru: (one, few, many) forms; sw: (plural, "how many" agreeing form).
+ITEMS: dict[str, list] = {
+    "en": ["apples", "books", "pencils", "eggs", "balls"],
+    "de": ["Äpfel", "Bücher", "Stifte", "Eier", "Bälle"],
+    "zh": [("苹果", "个"), ("书", "本"), ("铅笔", "支"), ("鸡蛋", "个"), ("球", "个")],
+    "ru": [("яблоко", "яблока", "яблок"), ("книга", "книги", "книг"), ("карандаш", "карандаша", "карандашей"),
+           ("яйцо", "яйца", "яиц"), ("мяч", "мяча", "мячей")],
+    "th": [("แอปเปิล", "ลูก"), ("หนังสือ", "เล่ม"), ("ดินสอ", "แท่ง"), ("ไข่", "ฟอง"), ("ลูกบอล", "ลูก")],
+    "sw": [("matufaha", "mangapi"), ("vitabu", "vingapi"), ("penseli", "ngapi"), ("mayai", "mangapi"),
+           ("mipira", "mingapi")],
+}
+RU_BOX = ("коробка", "коробки", "коробок")
+
+# (question, solution body) per language and kind; the answer sentence is appended to the body.
+# Slots: N name, G Russian genitive, I item (number-agreeing where the grammar needs it),
+# a b c operands, s p intermediate results, r result.
+TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
+    "en": {
+        "add": ("{N} has {a} {I}. {N} buys {b} more {I}. How many {I} does {N} have now?",
+                "{N} starts with {a} {I}. {N} buys {b} more, so {a} + {b} = {r}."),
+        "sub": ("{N} has {a} {I}. {N} gives {b} {I} to a friend. How many {I} does {N} have left?",
+                "{N} starts with {a} {I}. {N} gives away {b}, so {a} - {b} = {r}."),
+        "mul": ("{N} has {a} boxes. Each box holds {b} {I}. How many {I} does {N} have in total?",
+                "There are {a} boxes with {b} {I} each, so {a} * {b} = {r}."),
+        "add_sub": ("{N} has {a} {I}. {N} buys {b} more and then gives {c} to a friend. How many {I} does {N} have now?",
+                    "{N} starts with {a} {I}. After buying {b} more, {N} has {a} + {b} = {s}. "
+                    "After giving away {c}, {N} has {s} - {c} = {r}."),
+        "mul_add": ("{N} has {a} boxes with {b} {I} in each box and {c} more {I} on the table. "
+                    "How many {I} does {N} have in total?",
+                    "The boxes hold {a} * {b} = {p} {I}. With the {c} on the table, {N} has {p} + {c} = {r}."),
+    },
+    "de": {
+        "add": ("{N} hat {a} {I}. {N} kauft {b} weitere {I}. Wie viele {I} hat {N} jetzt?",
+                "{N} hat am Anfang {a} {I}. {N} kauft {b} dazu, also {a} + {b} = {r}."),
+        "sub": ("{N} hat {a} {I}. {N} gibt einem Freund {b} {I}. Wie viele {I} hat {N} noch?",
+                "{N} hat am Anfang {a} {I}. {N} gibt {b} ab, also {a} - {b} = {r}."),
+        "mul": ("{N} hat {a} Kisten. In jeder Kiste sind {b} {I}. Wie viele {I} hat {N} insgesamt?",
+                "Es sind {a} Kisten mit je {b} {I}, also {a} * {b} = {r}."),
+        "add_sub": ("{N} hat {a} {I}. {N} kauft {b} weitere und gibt dann einem Freund {c}. Wie viele {I} hat {N} jetzt?",
+                    "{N} hat am Anfang {a} {I}. Nach dem Kauf hat {N} {a} + {b} = {s}. "
+                    "Nach dem Verschenken von {c} hat {N} {s} - {c} = {r}."),
+        "mul_add": ("{N} hat {a} Kisten mit je {b} {I} und noch {c} {I} auf dem Tisch. Wie viele {I} hat {N} insgesamt?",
+                    "In den Kisten sind {a} * {b} = {p} {I}. Mit den {c} auf dem Tisch hat {N} {p} + {c} = {r}."),
+    },
+    "zh": {
+        "add": ("{N}有{a}{C}{I}。{N}又买了{b}{C}{I}。{N}现在有多少{C}{I}？",
+                "{N}原来有{a}{C}{I}。{N}又买了{b}{C}，所以{a} + {b} = {r}。"),
+        "sub": ("{N}有{a}{C}{I}。{N}送给朋友{b}{C}{I}。{N}还剩多少{C}{I}？",
+                "{N}原来有{a}{C}{I}。{N}送出{b}{C}，所以{a} - {b} = {r}。"),
+        "mul": ("{N}有{a}个盒子，每个盒子里有{b}{C}{I}。{N}一共有多少{C}{I}？",
+                "{a}个盒子，每个盒子{b}{C}{I}，所以{a} * {b} = {r}。"),
+        "add_sub": ("{N}有{a}{C}{I}。{N}又买了{b}{C}，然后送给朋友{c}{C}。{N}现在有多少{C}{I}？",
+                    "{N}原来有{a}{C}{I}。买了以后，{N}有{a} + {b} = {s}{C}。送出{c}{C}以后，{N}有{s} - {c} = {r}{C}。"),
+        "mul_add": ("{N}有{a}个盒子，每个盒子里有{b}{C}{I}，桌子上还有{c}{C}{I}。{N}一共有多少{C}{I}？",
+                    "盒子里有{a} * {b} = {p}{C}{I}。加上桌子上的{c}{C}，{N}一共有{p} + {c} = {r}{C}。"),
+    },
+    "ru": {
+        "add": ("У {G} есть {a} {Ia}. {N} покупает ещё {b} {Ib}. Сколько {Im} у {G} теперь?",
+                "Сначала у {G} {a} {Ia}. {N} покупает ещё {b}, поэтому {a} + {b} = {r}."),
+        "sub": ("У {G} есть {a} {Ia}. {N} отдаёт другу {b} {Ib}. Сколько {Im} осталось у {G}?",
+                "Сначала у {G} {a} {Ia}. {N} отдаёт {b}, поэтому {a} - {b} = {r}."),
+        "mul": ("У {G} есть {a} {Ba}. В каждой коробке {b} {Ib}. Сколько всего {Im} у {G}?",
+                "Всего {a} {Ba} по {b} {Ib}, поэтому {a} * {b} = {r}."),
+        "add_sub": ("У {G} есть {a} {Ia}. {N} покупает ещё {b}, а потом отдаёт другу {c}. Сколько {Im} у {G} теперь?",
+                    "Сначала у {G} {a} {Ia}. После покупки у {G} {a} + {b} = {s}. "
+                    "После подарка у {G} {s} - {c} = {r}."),
+        "mul_add": ("У {G} есть {a} {Ba} по {b} {Ib} и ещё {c} {Ic} на столе. Сколько всего {Im} у {G}?",
+                    "В коробках {a} * {b} = {p} {Ip}. Вместе с {c} на столе у {G} {p} + {c} = {r}."),
+    },
+    "th": {
+        "add": ("{N}มี{I} {a} {C} {N}ซื้อเพิ่มอีก {b} {C} ตอนนี้{N}มี{I}กี่{C}",
+                "ตอนแรก{N}มี{I} {a} {C} {N}ซื้อเพิ่มอีก {b} {C} ดังนั้น {a} + {b} = {r}"),
+        "sub": ("{N}มี{I} {a} {C} {N}ให้เพื่อนไป {b} {C} {N}เหลือ{I}กี่{C}",
+                "ตอนแรก{N}มี{I} {a} {C} {N}ให้เพื่อนไป {b} {C} ดังนั้น {a} - {b} = {r}"),
+        "mul": ("{N}มีกล่อง {a} ใบ แต่ละกล่องมี{I} {b} {C} {N}มี{I}ทั้งหมดกี่{C}",
+                "มีกล่อง {a} ใบ กล่องละ {b} {C} ดังนั้น {a} * {b} = {r}"),
+        "add_sub": ("{N}มี{I} {a} {C} {N}ซื้อเพิ่มอีก {b} {C} แล้วให้เพื่อนไป {c} {C} ตอนนี้{N}มี{I}กี่{C}",
+                    "ตอนแรก{N}มี{I} {a} {C} หลังจากซื้อเพิ่ม {N}มี {a} + {b} = {s} {C} "
+                    "หลังจากให้เพื่อนไป {N}มี {s} - {c} = {r} {C}"),
+        "mul_add": ("{N}มีกล่อง {a} ใบ แต่ละกล่องมี{I} {b} {C} และมี{I}อีก {c} {C} บนโต๊ะ {N}มี{I}ทั้งหมดกี่{C}",
+                    "ในกล่องมี {a} * {b} = {p} {C} รวมกับอีก {c} {C} บนโต๊ะ {N}มีทั้งหมด {p} + {c} = {r} {C}"),
+    },
+    "sw": {
+        "add": ("{N} ana {I} {a}. {N} ananunua {I} {b} zaidi. {N} ana {I} {Q} sasa?",
+                "Mwanzoni {N} ana {I} {a}. {N} ananunua {b} zaidi, kwa hiyo {a} + {b} = {r}."),
+        "sub": ("{N} ana {I} {a}. {N} anampa rafiki {I} {b}. {N} amebaki na {I} {Q}?",
+                "Mwanzoni {N} ana {I} {a}. {N} anatoa {b}, kwa hiyo {a} - {b} = {r}."),
+        "mul": ("{N} ana masanduku {a}. Kila sanduku lina {I} {b}. {N} ana {I} {Q} kwa jumla?",
+                "Kuna masanduku {a} yenye {I} {b} kila moja, kwa hiyo {a} * {b} = {r}."),
+        "add_sub": ("{N} ana {I} {a}. {N} ananunua {b} zaidi, kisha anampa rafiki {c}. {N} ana {I} {Q} sasa?",
+                    "Mwanzoni {N} ana {I} {a}. Baada ya kununua, {N} ana {a} + {b} = {s}. "
+                    "Baada ya kutoa {c}, {N} ana {s} - {c} = {r}."),
+        "mul_add": ("{N} ana masanduku {a} yenye {I} {b} kila moja na {I} {c} zaidi mezani. {N} ana {I} {Q} kwa jumla?",
+                    "Masanduku yana {a} * {b} = {p}. Pamoja na {c} mezani, {N} ana {p} + {c} = {r}."),
+    },
+}
+# What closes the answer sentence: Thai writes no full stop, Chinese a full-width one.
+SENTENCE_END = {"zh": "。", "th": ""}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One language-independent problem: row i of the world in every language."""
+
+    kind: str
+    name: int  # index into NAMES[lang]
+    item: int  # index into ITEMS[lang]
+    numbers: tuple[int, ...]  # operands a, b[, c]
+
+    @property
+    def steps(self) -> dict[str, int]:
+        """Operands and intermediate results by slot name (a b c s p r)."""
+        a, b, *rest = self.numbers
+        c = rest[0] if rest else 0
+        if self.kind == "add":
+            return {"a": a, "b": b, "r": a + b}
+        if self.kind == "sub":
+            return {"a": a, "b": b, "r": a - b}
+        if self.kind == "mul":
+            return {"a": a, "b": b, "r": a * b}
+        if self.kind == "add_sub":
+            return {"a": a, "b": b, "c": c, "s": a + b, "r": a + b - c}
+        if self.kind == "mul_add":
+            return {"a": a, "b": b, "c": c, "p": a * b, "r": a * b + c}
+        raise ValueError(f"unknown problem kind {self.kind!r}")
+
+    @property
+    def answer(self) -> int:
+        return self.steps["r"]
+
+
+def _operands(kind: str, rng: random.Random) -> tuple[int, ...]:
+    """Operands >= 2 (so English/German plurals always fit) and non-negative results.
+
+    Ranges are small on purpose: ~150 distinct arithmetic facts, so a tiny model trained from
+    scratch on CPU learns them in minutes (and copying numbers is most of the work).
+    """
+    if kind == "add":
+        return rng.randint(2, 12), rng.randint(2, 12)
+    if kind == "sub":
+        a = rng.randint(5, 15)
+        return a, rng.randint(2, a - 1)
+    if kind == "mul":
+        return rng.randint(2, 6), rng.randint(2, 6)
+    if kind == "add_sub":
+        a, b = rng.randint(2, 10), rng.randint(2, 10)
+        return a, b, rng.randint(2, a + b - 1)
+    if kind == "mul_add":
+        return rng.randint(2, 5), rng.randint(2, 5), rng.randint(2, 10)
+    raise ValueError(f"unknown problem kind {kind!r}")
+
+
+def generate_problems(n: int, seed: int = 0, kinds: Sequence[str] = KINDS) -> list[Problem]:
+    """`n` distinct problems, the same list for the same seed (kinds drawn uniformly)."""
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        raise UserError(f"unknown problem kind(s) {', '.join(bad) or '(none given)'}; use some of {', '.join(KINDS)}")
+    rng = random.Random(seed)
+    seen: set[Problem] = set()
+    out: list[Problem] = []
+    for _ in range(50 * n + 100):  # the space holds ~5*10^4 problems; this bound only stops a runaway loop
+        if len(out) == n:
+            break
+        kind = rng.choice(list(kinds))
+        p = Problem(kind, rng.randrange(N_NAMES), rng.randrange(N_ITEMS), _operands(kind, rng))
+        if p not in seen:
+            seen.add(p)
+            out.append(p)
+    if len(out) < n:
+        raise UserError(f"could only make {len(out)} distinct problems, asked for {n}; ask for fewer")
+    return out
+
+
+def ru_form(n: int, forms: tuple[str, str, str]) -> str:
+    """Russian noun form after the number n: forms = (one, few, many), e.g. 1 яблоко, 3 яблока, 5 яблок."""
+    if n % 10 == 1 and n % 100 != 11:
+        return forms[0]
+    if n % 10 in (2, 3, 4) and n % 100 not in (12, 13, 14):
+        return forms[1]
+    return forms[2]
+
+
+def _slots(problem: Problem, language: str) -> dict[str, object]:
+    steps = problem.steps
+    slots: dict[str, object] = {**steps, "N": NAMES[language][problem.name]}
+    item = ITEMS[language][problem.item]
+    if language in ("en", "de"):
+        slots["I"] = item
+    elif language in ("zh", "th"):
+        slots["I"], slots["C"] = item
+    elif language == "ru":
+        slots["G"] = RU_GENITIVE[slots["N"]]
+        slots["Im"] = item[2]
+        for key, value in steps.items():
+            slots[f"I{key}"] = ru_form(value, item)
+        slots["Ba"] = ru_form(steps["a"], RU_BOX)
+    elif language == "sw":
+        slots["I"], slots["Q"] = item
+    return slots
+
+
+def answer_sentence(language: str, answer: int | str) -> str:
+    """"The answer is 7." / "答案是 7。" / "คำตอบคือ 7": what every solution ends with."""
+    return f"{ANSWER_PHRASES[language]} {answer}{SENTENCE_END.get(language, '.')}"
+
+
+def render(problem: Problem, language: str) -> tuple[str, str]:
+    """(question, step-by-step solution) of `problem` in `language`."""
+    if language not in TEMPLATES:
+        raise UserError(f"the tiny world has no language {language!r}; use some of {', '.join(WORLD_LANGUAGES)}")
+    q_tpl, s_tpl = TEMPLATES[language][problem.kind]
+    slots = _slots(problem, language)
+    body = s_tpl.format(**slots)
+    sep = "" if language == "zh" else " "  # Chinese runs sentences together after "。"
+    return q_tpl.format(**slots), f"{body}{sep}{answer_sentence(language, problem.answer)}"
+
+
+def world_rows(problems: Sequence[Problem], language: str) -> list[dict[str, str]]:
+    """JSON-lines records {question, answer, solution} for one language, in problem order."""
+    rows = []
+    for p in problems:
+        q, s = render(p, language)
+        rows.append({"question": q, "answer": str(p.answer), "solution": s})
+    return rows
+
+
+def manifest_dict(files_pattern: str, languages: Sequence[str], seed: int, sizes: dict[str, int]) -> dict:
+    """The data manifest (mlreason.data.manifest schema) for files at `files_pattern` ({split}, {lang})."""
+    return {
+        "name": "tinyworld",
+        "description": (f"Tiny multilingual arithmetic world (seed {seed}): templated 1-2 step word problems "
+                        f"with worked solutions, parallel rows; sizes {sizes}"),
+        "license": "CC0 (generated by mlreason.data.tinyworld)",
+        "citation": "",
+        "homepage": "",
+        "languages": list(languages),
+        "splits": {split: {"files": files_pattern.replace("{split}", split)} for split in sizes},
+        "default_split": "test",
+        "format": "jsonl",
+        "fields": {"question": "question", "answer": "answer", "solution": "solution"},
+        "answer_type": "number",
+    }
+
+
+def write_world(out_dir: str | Path, manifest_path: str | Path, *, seed: int = 0, train_size: int = 2500,
+                test_size: int = 200, languages: Sequence[str] = WORLD_LANGUAGES,
+                overwrite: bool = False) -> dict[str, Path]:
+    """Write {train,test}_{lang}.jsonl under `out_dir` and the manifest; returns the written paths.
+
+    Test problems are the first `test_size` of the seed's stream and never reappear in train.
+    """
+    out, mpath = Path(out_dir), Path(manifest_path)
+    unknown = [lang for lang in languages if lang not in WORLD_LANGUAGES]
+    if unknown or not languages:
+        raise UserError(f"unknown world language(s) {', '.join(unknown) or '(none)'}; use some of {', '.join(WORLD_LANGUAGES)}")
+    if train_size < 1 or test_size < 1:
+        raise UserError(f"train_size and test_size must be >= 1 (got {train_size}, {test_size})")
+    existing = sorted(out.glob("*.jsonl")) if out.is_dir() else []
+    if (existing or mpath.exists()) and not overwrite:
+        raise UserError(f"{out} or {mpath} already holds a world; pass --overwrite or choose another --out")
+    problems = generate_problems(test_size + train_size, seed)
+    splits = {"train": problems[test_size:], "test": problems[:test_size]}
+    written: dict[str, Path] = {}
+    for split, probs in splits.items():
+        for lang in languages:
+            path = out / f"{split}_{lang}.jsonl"
+            lines = (json.dumps(r, ensure_ascii=False) for r in world_rows(probs, lang))
+            atomic_write_text(path, "\n".join(lines) + "\n")
+            written[f"{split}/{lang}"] = path
+    rel = Path(os.path.relpath(out.resolve(), mpath.resolve().parent)).as_posix()
+    header = (f"# Tiny multilingual reasoning world, generated by: mlreason make-world --out {out.as_posix()} "
+              f"--seed {seed}\n# Row i is the same problem in every language. Load with: load_manifest(\"tinyworld\")\n")
+    body = manifest_dict(f"{rel}/{{split}}_{{lang}}.jsonl", languages, seed, {k: len(v) for k, v in splits.items()})
+    atomic_write_text(mpath, header + yaml.safe_dump(body, allow_unicode=True, sort_keys=False, width=100))
+    written["manifest"] = mpath
+    return written

@@ -1,0 +1,189 @@
+"""`finetune` end to end: load, freeze for the mode, build data, train with transformers' Trainer, save.
+
+    from mlreason.finetune.train import run_finetune
+    run_dir = run_finetune(load_config(FinetuneConfig, "recipes/tiny/slam-qt.yaml"))
+    accelerate launch --num_processes 2 --cpu -m mlreason.cli.main finetune recipes/tiny/slam-qt.yaml
+
+The Trainer (not a hand-written loop) is what makes `accelerate launch` give DDP/FSDP/DeepSpeed.
+The run folder holds config.yaml, run_info.json, trainable.json (what the mode trains, printed
+before training), metrics.jsonl (Trainer logs), checkpoints/ (resumable), model/ (loadable with
+from_pretrained; for LoRA the merged export) and adapter/ (LoRA only), summary.json.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from mlreason.config import config_to_yaml
+from mlreason.errors import UserError
+from mlreason.finetune.callbacks import MetricsCallback, RichProgressCallback
+from mlreason.finetune.config import FinetuneConfig
+from mlreason.finetune.data import build_examples, tokenize_all
+from mlreason.finetune.layers import apply_mode, decoder_layers, resolve_layers, trainable_summary
+from mlreason.runs import MARKER, append_metrics, atomic_write_json, claim_run_dir
+
+
+def _use_bf16(setting: Any) -> bool:
+    if setting == "auto":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if setting and not (torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
+        if not torch.cuda.is_available():
+            return True  # CPU autocast supports bf16; slower than fp32 on most CPUs but allowed
+        raise UserError("train.bf16=true but this GPU does not support bfloat16; set train.bf16=false")
+    return bool(setting)
+
+
+def training_arguments(cfg: FinetuneConfig, run_dir: Path) -> Any:
+    """TrainingArguments from the train section; checkpoints go to run_dir/checkpoints."""
+    from transformers import TrainingArguments
+
+    t = cfg.train
+    if t.tensorboard:
+        os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run_dir / "tensorboard"))
+    return TrainingArguments(
+        output_dir=str(run_dir / "checkpoints"),
+        per_device_train_batch_size=t.batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        learning_rate=t.learning_rate,
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps,
+        lr_scheduler_type=t.lr_scheduler,
+        warmup_steps=t.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
+        weight_decay=t.weight_decay,
+        max_grad_norm=t.max_grad_norm,
+        bf16=_use_bf16(t.bf16),
+        gradient_checkpointing=t.gradient_checkpointing,
+        # non-reentrant checkpointing works with frozen embeddings (no enable_input_require_grads hack)
+        gradient_checkpointing_kwargs={"use_reentrant": False} if t.gradient_checkpointing else None,
+        save_strategy="steps",
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        logging_steps=t.logging_steps,
+        report_to=["tensorboard"] if t.tensorboard else "none",
+        seed=t.seed,
+        data_seed=t.seed,
+        disable_tqdm=True,  # the rich progress callback replaces tqdm
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,
+        use_cpu=not torch.cuda.is_available(),
+    )
+
+
+def load_for_training(cfg: FinetuneConfig) -> tuple[Any, Any]:
+    """Tokenizer (right padding for training) and model in train mode."""
+    from mlreason.models import load_model, load_tokenizer
+
+    tok = load_tokenizer(cfg.model.name_or_path, padding_side="right", trust_remote_code=cfg.model.trust_remote_code)
+    if tok.eos_token_id is None:
+        raise UserError(f"tokenizer of {cfg.model.name_or_path} has no eos token; the response needs one to end")
+    model = load_model(cfg.model.name_or_path, dtype=cfg.model.dtype, device="cpu",
+                       trust_remote_code=cfg.model.trust_remote_code)
+    model.config.use_cache = False  # the KV cache is useless in training and clashes with checkpointing
+    return tok, model.train()
+
+
+def prepare(cfg: FinetuneConfig) -> tuple[Any, Any, list[dict], dict[str, Any]]:
+    """Everything that can fail on bad input, before any output folder is touched."""
+    tok, model = load_for_training(cfg)
+    num_layers = len(decoder_layers(model)[1])
+    layers = resolve_layers(cfg.method.layers, cfg.method.layers_from, num_layers, cfg.method.mode)
+    model = apply_mode(model, cfg.method.mode, layers, cfg.method.lora)
+    info = trainable_summary(model, cfg.method.mode, layers)
+    examples = build_examples(cfg.data)
+    rows, dropped = tokenize_all(tok, examples, cfg.data.format, cfg.data.cutoff_len)
+    info.update(num_layers=num_layers, examples=len(rows), dropped_over_cutoff=dropped,
+                sources=dict(Counter(ex.source for ex in examples)),
+                response_tokens=sum(sum(1 for x in r["labels"] if x != -100) for r in rows))
+    return tok, model, rows, info
+
+
+def print_trainable(info: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"finetune --mode {info['mode']}", show_header=False)
+    table.add_row("layers", ", ".join(map(str, info["layers"])) + f"  (of {info['num_layers']})")
+    table.add_row("trainable parameters", f"{info['trainable']:,} of {info['total']:,}")
+    table.add_row("trainable share", f"{100 * info['share']:.3f}%")
+    table.add_row("examples", f"{info['examples']:,} ({info['response_tokens']:,} response tokens; "
+                              f"{info['dropped_over_cutoff']} dropped at the cutoff)")
+    console.print(table)
+
+
+def _claim(cfg: FinetuneConfig, args: Any) -> Path:
+    """The main process claims the folder; the others wait for it (torchrun stops them if it fails)."""
+    out = cfg.resolved_output_dir()
+    with args.main_process_first(local=False, desc="claim run folder"):
+        if args.process_index == 0:
+            claim_run_dir(out, cfg.overwrite, cfg.resume, "finetune", config_to_yaml(cfg, "finetune"))
+    return out
+
+
+def last_checkpoint(run_dir: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    ckpt = run_dir / "checkpoints"
+    return get_last_checkpoint(str(ckpt)) if ckpt.is_dir() else None
+
+
+def save_outputs(trainer: Any, tok: Any, cfg: FinetuneConfig, run_dir: Path) -> None:
+    """model/ loadable with from_pretrained in every mode; LoRA also keeps adapter/."""
+    if not trainer.is_world_process_zero():
+        return
+    model = trainer.model
+    tok.padding_side = "left"  # what generation wants; load_tokenizer sets it again anyway
+    if cfg.method.mode == "lora":
+        model.save_pretrained(run_dir / "adapter")
+        tok.save_pretrained(run_dir / "adapter")
+        if not cfg.method.lora.merged_export:
+            return
+        model = model.merge_and_unload()
+    model.config.use_cache = True
+    model.save_pretrained(run_dir / "model", safe_serialization=True)
+    tok.save_pretrained(run_dir / "model")
+
+
+def run_finetune(cfg: FinetuneConfig, console: Console | None = None, callbacks: list[Any] | None = None) -> Path:
+    """Train per `cfg`; returns the run folder. `callbacks` are extra TrainerCallbacks (tests use one to stop early)."""
+    from transformers import DataCollatorForSeq2Seq, Trainer, set_seed
+    from transformers.trainer_callback import PrinterCallback
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # per-shard save/load bars drown the rich progress
+
+    console = console or Console()
+    set_seed(cfg.train.seed)
+    out = cfg.resolved_output_dir()
+    if cfg.resume and not (out / MARKER).is_file():
+        raise UserError(f"cannot resume: {out} holds no earlier run; drop --resume")
+    tok, model, rows, info = prepare(cfg)
+    args = training_arguments(cfg, out)
+    if args.process_index == 0:
+        print_trainable(info, console)
+    run_dir = _claim(cfg, args)
+    resume_from = last_checkpoint(run_dir) if cfg.resume else None
+    if args.process_index == 0:
+        atomic_write_json(run_dir / "trainable.json", info)
+        append_metrics(run_dir, {"event": "trainable", **{k: info[k] for k in ("mode", "trainable", "total", "share")},
+                                 "resumed_from": resume_from})
+    collator = DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=-100)
+    trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collator,
+                      callbacks=[MetricsCallback(run_dir), RichProgressCallback(console, cfg.train.progress),
+                                 *(callbacks or [])])
+    trainer.remove_callback(PrinterCallback)  # disable_tqdm puts a dict printer in; the rich bar shows the loss
+    result = trainer.train(resume_from_checkpoint=resume_from)
+    if trainer.state.global_step < trainer.state.max_steps:  # stopped early by a callback: keep it resumable
+        return run_dir
+    save_outputs(trainer, tok, cfg, run_dir)
+    if trainer.is_world_process_zero():
+        summary = {**{k: v for k, v in info.items() if k != "sources"}, "global_step": trainer.state.global_step,
+                   "world_size": args.world_size,
+                   "train_loss": result.training_loss, "metrics": result.metrics}
+        atomic_write_json(run_dir / "summary.json", summary)
+        console.print(f"[green]saved[/] {run_dir / 'model'}  (train loss {result.training_loss:.4f})")
+    return run_dir

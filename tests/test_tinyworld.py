@@ -1,0 +1,100 @@
+"""The tiny world generator: deterministic per seed, parallel rows, solutions end in the answer sentence.
+
+    pytest tests/test_tinyworld.py
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mlreason.answers import score_answer
+from mlreason.cli.main import app
+from mlreason.data.manifest import load_examples, load_manifest, parallel_rows
+from mlreason.data.tinyworld import (
+    WORLD_LANGUAGES,
+    Problem,
+    generate_problems,
+    render,
+    ru_form,
+    write_world,
+)
+from mlreason.errors import UserError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_same_seed_same_world_other_seed_other_world():
+    assert generate_problems(300, seed=7) == generate_problems(300, seed=7)
+    assert generate_problems(300, seed=7) != generate_problems(300, seed=8)
+    assert len(set(generate_problems(1000, seed=0))) == 1000  # distinct
+
+
+@pytest.mark.parametrize(("kind", "numbers", "answer"), [
+    ("add", (3, 4), 7), ("sub", (9, 2), 7), ("mul", (3, 4), 12), ("add_sub", (5, 6, 4), 7), ("mul_add", (2, 3, 4), 10),
+])
+def test_answers_hand_computed(kind, numbers, answer):
+    assert Problem(kind, 0, 0, numbers).answer == answer
+
+
+def test_rendered_rows_state_the_numbers_and_end_with_the_answer_sentence():
+    p = Problem("add_sub", 0, 0, (5, 6, 4))
+    q, s = render(p, "en")
+    assert q == "Anna has 5 apples. Anna buys 6 more and then gives 4 to a friend. How many apples does Anna have now?"
+    assert s.endswith("5 + 6 = 11. After giving away 4, Anna has 11 - 4 = 7. The answer is 7.")
+    assert render(p, "zh")[1].endswith("11 - 4 = 7个。答案是 7。")
+    assert render(p, "th")[1].endswith("คำตอบคือ 7")
+    for lang in WORLD_LANGUAGES:
+        q, s = render(p, lang)
+        assert re.findall(r"\d+", q) == ["5", "6", "4"], lang  # the same operands, in order, in every language
+        sc = score_answer(s, "7", lang)
+        assert sc.strict_pred == "7" and sc.strict_correct, lang
+
+
+def test_russian_plural_forms():
+    forms = ("яблоко", "яблока", "яблок")
+    assert [ru_form(n, forms) for n in (1, 2, 4, 5, 11, 12, 21, 22, 25, 111)] == [
+        "яблоко", "яблока", "яблока", "яблок", "яблок", "яблок", "яблоко", "яблока", "яблок", "яблок"]
+
+
+def test_write_world_is_parallel_and_loadable(tmp_path):
+    paths = write_world(tmp_path / "w", tmp_path / "m" / "tw.yaml", seed=3, train_size=40, test_size=10,
+                        languages=["en", "th", "sw"])
+    assert len(paths) == 2 * 3 + 1
+    m = load_manifest(str(tmp_path / "m" / "tw.yaml"))
+    train = load_examples(m, split="train")
+    test = load_examples(m, split="test")
+    assert {k: len(v) for k, v in train.items()} == {"en": 40, "th": 40, "sw": 40}
+    rows = parallel_rows(train)  # raises if any row's answers differ across languages
+    assert all(r["th"].solution.endswith(f"คำตอบคือ {r['en'].answer}") for r in rows)
+    train_q = {e.question for e in train["en"]}
+    assert not train_q & {e.question for e in test["en"]}  # no test problem leaks into train
+    with pytest.raises(UserError, match="already holds a world"):
+        write_world(tmp_path / "w", tmp_path / "m" / "tw.yaml", seed=3, train_size=40, test_size=10)
+
+
+def test_shipped_world_is_seed_0_and_parallel():
+    m = load_manifest("tinyworld")
+    assert m.languages == list(WORLD_LANGUAGES) and set(m.split_names) == {"train", "test"}
+    test = load_examples(m, split="test")
+    assert len(parallel_rows(test)) == 200
+    first = generate_problems(1, seed=0)[0]
+    line = json.loads((REPO / "data/tinyworld/test_de.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    q, s = render(first, "de")
+    assert line == {"question": q, "answer": str(first.answer), "solution": s}
+
+
+def test_make_world_cli_and_bad_language(tmp_path):
+    runner = CliRunner()
+    args = ["make-world", "--out", str(tmp_path / "w"), "--manifest", str(tmp_path / "w.yaml"), "--train-size", "5",
+            "--test-size", "2"]
+    res = runner.invoke(app, args + ["--languages", "en,xx"])
+    assert res.exit_code == 2 and "unknown world language" in res.output
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert len((tmp_path / "w" / "train_sw.jsonl").read_text(encoding="utf-8").splitlines()) == 5
+    assert runner.invoke(app, args).exit_code == 2  # refuses to overwrite
