@@ -1,0 +1,168 @@
+"""LANG hint guidance: solution segments, decay schedules and the language-adaptive switch.
+
+A training problem's reference solution (in the problem's own language) is cut into segments;
+at step t the first floor(p_t * S) of them are shown as a hint. The switch withdraws hints
+for good from a resource group once its EMA of "prompts with a positive advantage" reaches tau
+(METHODS.md section 3). Pure, small, checkpointable; tested in tests/test_rl_hints.py.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlreason.errors import UserError
+
+SCHEDULES = ("cosine", "linear", "exponential", "step", "constant")
+
+# The paper's resource groups (LANG, section 3); users may pass their own.
+DEFAULT_GROUPS: dict[str, list[str]] = {
+    "high": ["en", "de", "fr", "es", "pt", "it"],
+    "mid": ["ja", "zh", "ru", "ko", "vi"],
+    "low": ["ar", "bn", "th", "sw", "te", "id"],
+}
+
+# A sentence ends at . ! ? followed by whitespace (so "8.0" stays whole), or at CJK / Indic full
+# stops, which need no space after them. Thai writes no sentence punctuation: a space between two
+# Thai letters separates clauses (a space next to a number separates words: "กล่อง 6 ใบ").
+# The whitespace stays with the segment before it.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？।])\s*|(?<=[\u0e01-\u0e5b])[ \t]+(?=[\u0e01-\u0e5b])")
+
+
+def segment_solution(solution: str) -> list[str]:
+    """Cut a solution into steps: lines first, then sentences; "".join(segments) == solution."""
+    segments: list[str] = []
+    for line in solution.splitlines(keepends=True):
+        pieces = [m for m in _split_keep(line) if m]
+        segments.extend(pieces)
+    # Whitespace-only pieces carry no content: fold them into the segment before.
+    merged: list[str] = []
+    for piece in segments:
+        if merged and not piece.strip():
+            merged[-1] += piece
+        else:
+            merged.append(piece)
+    return merged
+
+
+def _split_keep(line: str) -> list[str]:
+    out, start = [], 0
+    for m in _SENTENCE_END.finditer(line):
+        if m.end() == start or m.end() >= len(line):
+            continue
+        out.append(line[start:m.end()])
+        start = m.end()
+    out.append(line[start:])
+    return out
+
+
+def hint_fraction(step: int, total_steps: int, schedule: str = "cosine", *, p_max: float = 1.0,
+                  exp_rate: float = 5.0, step_at: float = 0.5, constant: float = 1.0) -> float:
+    """p_t in [0, p_max]: the share of solution segments shown at training step t (0-based).
+
+    cosine: 0.5 (1 + cos(pi t/T)); linear: 1 - t/T; exponential: exp(-exp_rate t/T);
+    step: 1 before step_at*T, then 0; constant: `constant` at every step.
+    """
+    if schedule not in SCHEDULES:
+        raise UserError(f"unknown hint schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    x = min(max(step / max(total_steps, 1), 0.0), 1.0)
+    if schedule == "cosine":
+        p = 0.5 * (1.0 + math.cos(math.pi * x))
+    elif schedule == "linear":
+        p = 1.0 - x
+    elif schedule == "exponential":
+        p = math.exp(-exp_rate * x)
+    elif schedule == "step":
+        p = 1.0 if x < step_at else 0.0
+    else:
+        p = constant
+    return p_max * p
+
+
+def num_hint_segments(p: float, num_segments: int) -> int:
+    """floor(p * S), guarded against float error (0.7 * 10 = 6.999...)."""
+    return max(0, min(num_segments, math.floor(p * num_segments + 1e-9)))
+
+
+def hint_text(solution: str, p: float, max_segments: int | None = None) -> str:
+    """The first floor(p * S) segments of the solution, verbatim (a prefix of it); "" when p = 0.
+
+    max_segments caps S (e.g. to leave the final answer sentence out of every hint).
+    """
+    segments = segment_solution(solution)
+    usable = segments if max_segments is None else segments[:max_segments]
+    return "".join(usable[: num_hint_segments(p, len(usable))])
+
+
+def group_of(groups: Mapping[str, Iterable[str]]) -> dict[str, str]:
+    """language -> group name; a language listed in two groups is an error."""
+    out: dict[str, str] = {}
+    for name, langs in groups.items():
+        for lang in langs:
+            if lang in out:
+                raise UserError(f"language {lang!r} is in hint groups {out[lang]!r} and {name!r}; list it once")
+            out[lang] = name
+    return out
+
+
+@dataclass
+class LanguageSwitch:
+    """Per resource group: EMA of u(t) and a permanent "hints withdrawn" flag.
+
+    u(t) = share of the group's prompts at step t whose rollouts have at least one positive
+    advantage; ema <- alpha * ema + (1 - alpha) * u; once ema >= tau the group's hints stop.
+    A group with no prompts in a step keeps its EMA.
+    """
+
+    groups: dict[str, list[str]]
+    alpha: float = 0.9
+    tau: float = 0.5
+    enabled: bool = True
+    ema: dict[str, float] = field(default_factory=dict)
+    withdrawn: dict[str, int | None] = field(default_factory=dict)  # group -> step it fired
+
+    def __post_init__(self) -> None:
+        self._lang_group = group_of(self.groups)
+        for g in self.groups:
+            self.ema.setdefault(g, 0.0)
+            self.withdrawn.setdefault(g, None)
+
+    def check_languages(self, languages: Iterable[str]) -> None:
+        missing = sorted(set(languages) - set(self._lang_group))
+        if missing:
+            raise UserError(f"training languages {', '.join(missing)} are in no hint group; "
+                            f"add them to hints.groups (groups: {', '.join(self.groups)})")
+
+    def hints_on(self, language: str) -> bool:
+        if not self.enabled:
+            return True
+        return self.withdrawn[self._lang_group[language]] is None
+
+    def update(self, step: int, languages: list[str], has_positive: list[bool]) -> None:
+        """One entry per prompt: its language and whether any of its rollouts had advantage > 0."""
+        counts: dict[str, list[int]] = {}
+        for lang, pos in zip(languages, has_positive, strict=True):
+            c = counts.setdefault(self._lang_group[lang], [0, 0])
+            c[0] += int(pos)
+            c[1] += 1
+        for g, (pos, n) in counts.items():
+            self.ema[g] = self.alpha * self.ema[g] + (1.0 - self.alpha) * (pos / n)
+            if self.enabled and self.withdrawn[g] is None and self.ema[g] >= self.tau:
+                self.withdrawn[g] = step
+
+    def metrics(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for g in self.groups:
+            out[f"switch/{g}/ema"] = self.ema[g]
+            out[f"switch/{g}/hints_on"] = float(self.withdrawn[g] is None)
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"ema": dict(self.ema), "withdrawn": dict(self.withdrawn)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.ema.update(state["ema"])
+        self.withdrawn.update(state["withdrawn"])
