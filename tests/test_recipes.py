@@ -22,7 +22,7 @@ def test_shipped_recipe_is_valid(path: Path) -> None:
     validate_recipe(path)
     lines = path.read_text(encoding="utf-8").splitlines()
     header = lines[: next(i for i, line in enumerate(lines) if not line.startswith("#"))]
-    assert any("mlreason " in line for line in header), "the header comment must say how to run it"
+    assert any("mlreason" in line for line in header), "the header comment must say how to run it"
 
 
 def test_validate_cli_flags_a_bad_recipe(tmp_path: Path) -> None:
