@@ -54,7 +54,7 @@ EVAL = $(MLR) evaluate -d tinyworld -p native-cot --limit $(DEMO_LIMIT) -s gener
 	-s generation.batch_size=50 -s model.dtype=float32 --overwrite
 
 $(DEMO)/tiny/.done: | $(STAMP)
-	$(MLR) build-tiny --out $(DEMO)/tiny --archs qwen2 --hidden-size 256 --layers 4 \
+	$(MLR) build-tiny --out $(DEMO)/tiny --archs qwen2 --hidden-size 128 --layers 4 \
 		--intermediate-size 512 --init-std 0.02 --overwrite
 	touch $@
 
