@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 ART := artifacts
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test test-fast tiny demo clean-demo bench help
+.PHONY: install test test-fast tiny demo clean-demo bench pipeline help
 
 help:
 	@grep -E '^#' Makefile | head -5
@@ -94,3 +94,27 @@ clean-demo:
 # Every benchmark, one table of ratios (CPU-sized; pass ARGS="--model ..." on a GPU).
 bench: $(STAMP)
 	$(PYTHON) bench/run_all.py $(ARGS)
+
+# ---------------------------------------------------------------------------------------------
+# A real model on GPUs: evaluate -> probe -> SLAM finetune on the probed layers -> evaluate ->
+# LANG rl-train -> evaluate -> compare. Stage recipes are variables (defaults: the 7B recipes;
+# the *-1.5b-* recipes are the smaller set), LAUNCH runs the training stages (accelerate config).
+#   make pipeline MODEL=Qwen/Qwen2.5-1.5B-Instruct SIZE=1.5b LAUNCH="accelerate launch --multi_gpu --num_processes 8"
+MODEL ?= Qwen/Qwen2.5-7B-Instruct
+SIZE ?= 7b
+PIPE ?= runs/pipeline/$(notdir $(MODEL))
+EVAL_RECIPE ?= recipes/evaluate/qwen2.5-$(SIZE)-mgsm-msvamp.yaml
+PROBE_RECIPE ?= recipes/probe/qwen2.5-$(SIZE)-mgsm.yaml
+FT_RECIPE ?= recipes/finetune/qwen2.5-$(SIZE)-slam-qt.yaml
+RL_RECIPE ?= recipes/rl/qwen2.5-$(SIZE)-lang.yaml
+LAUNCH ?= accelerate launch
+MLR_PATH = $(shell command -v mlreason || echo $(MLR))
+
+pipeline:
+	$(MLR_PATH) evaluate $(EVAL_RECIPE) -m $(MODEL) -o $(PIPE)/eval-base
+	$(MLR_PATH) probe-layers $(PROBE_RECIPE) -m $(MODEL) -o $(PIPE)/probe
+	$(LAUNCH) $(MLR_PATH) finetune $(FT_RECIPE) -m $(MODEL) --layers-from $(PIPE)/probe/probe.json -o $(PIPE)/slam
+	$(MLR_PATH) evaluate $(EVAL_RECIPE) -m $(PIPE)/slam/model -o $(PIPE)/eval-slam
+	$(LAUNCH) $(MLR_PATH) rl-train $(RL_RECIPE) -m $(PIPE)/slam/model -o $(PIPE)/rl
+	$(MLR_PATH) evaluate $(EVAL_RECIPE) -m $(PIPE)/rl/model -o $(PIPE)/eval-rl
+	$(MLR_PATH) compare $(PIPE)/eval-base $(PIPE)/eval-slam $(PIPE)/eval-rl --labels base,slam,lang-rl -o $(PIPE)/summary
