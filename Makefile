@@ -58,23 +58,23 @@ $(DEMO)/tiny/.done: | $(STAMP)
 		--intermediate-size 512 --init-std 0.02 --overwrite
 	touch $@
 
-$(DEMO)/pretrain/model/config.json: $(DEMO)/tiny/.done
+$(DEMO)/pretrain/model/config.json: $(DEMO)/tiny/.done recipes/tiny/world-pretrain.yaml
 	$(MLR) finetune recipes/tiny/world-pretrain.yaml -m $(DEMO)/tiny/qwen2 -o $(DEMO)/pretrain --overwrite
 
 $(DEMO)/eval-pretrain/results.json: $(DEMO)/pretrain/model/config.json
 	$(EVAL) -m $(DEMO)/pretrain/model -o $(DEMO)/eval-pretrain
 
-$(DEMO)/probe/probe.json: $(DEMO)/pretrain/model/config.json
+$(DEMO)/probe/probe.json: $(DEMO)/pretrain/model/config.json recipes/probe/tiny-world.yaml
 	$(MLR) probe-layers recipes/probe/tiny-world.yaml -m $(DEMO)/pretrain/model -o $(DEMO)/probe --overwrite
 
-$(DEMO)/slam/model/config.json: $(DEMO)/probe/probe.json
+$(DEMO)/slam/model/config.json: $(DEMO)/probe/probe.json recipes/tiny/slam-qt.yaml
 	$(MLR) finetune recipes/tiny/slam-qt.yaml -m $(DEMO)/pretrain/model --layers-from $(DEMO)/probe/probe.json \
 		-o $(DEMO)/slam --overwrite
 
 $(DEMO)/eval-slam/results.json: $(DEMO)/slam/model/config.json
 	$(EVAL) -m $(DEMO)/slam/model -o $(DEMO)/eval-slam
 
-$(DEMO)/rl/model/config.json: $(DEMO)/slam/model/config.json
+$(DEMO)/rl/model/config.json: $(DEMO)/slam/model/config.json recipes/rl/tiny-lang.yaml
 	$(MLR) rl-train recipes/rl/tiny-lang.yaml -m $(DEMO)/slam/model -o $(DEMO)/rl --overwrite
 
 $(DEMO)/eval-rl/results.json: $(DEMO)/rl/model/config.json

@@ -17,13 +17,14 @@ BASE = ["Question: " + EXS[0].question + "\nStep-by-Step Answer:", "问题：" +
 
 def test_hints_in_own_language_at_segment_boundaries():
     out = hinted_prompts(EXS, BASE, 0.5, [True] * 3)
-    assert out[0].prompt == BASE[0] + " Tom has 3 apples. He buys 4 more. "
+    # no trailing whitespace: a prompt ending in a bare space (or newline) token is out of distribution
+    assert out[0].prompt == BASE[0] + " Tom has 3 apples. He buys 4 more."
     assert out[1].prompt == BASE[1] + "小明有3个苹果。他又买了4个。"  # no space after a full-width colon
-    assert out[2].prompt == BASE[2] + " ทอมมีแอปเปิ้ล 3 ผล\nเขาซื้อเพิ่ม 4 ผล\n"
+    assert out[2].prompt == BASE[2] + " ทอมมีแอปเปิ้ล 3 ผล\nเขาซื้อเพิ่ม 4 ผล"
     for x in out:
         assert x.example.solution.startswith(x.hint)  # a verbatim prefix of the reference in that language
         segments = segment_solution(x.example.solution)
-        assert x.hint == "".join(segments[: len(segments) // 2])  # floor(0.5 * S) whole segments
+        assert x.hint == "".join(segments[: len(segments) // 2]).rstrip()  # floor(0.5 * S) whole segments
         assert x.hint_share == 0.5 and x.forced_prefix == ""
 
 
@@ -37,7 +38,7 @@ def test_p_zero_switch_off_and_hide_last_give_bare_or_shorter_prompts():
 
 def test_completion_prefix_placement():
     out = hinted_prompts(EXS[:1], BASE[:1], 0.25, [True], placement="completion-prefix")
-    assert out[0].forced_prefix == " Tom has 3 apples. "
+    assert out[0].forced_prefix == " Tom has 3 apples."
     assert out[0].prompt == out[0].base + out[0].forced_prefix
     assert join_hint("a:", "") == "" and join_hint("a: ", "x") == ""
 

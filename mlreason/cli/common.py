@@ -7,6 +7,7 @@ library function to call with the resolved config.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,8 +19,11 @@ from rich.console import Console
 from mlreason.config import StrictModel, config_to_yaml, load_config
 from mlreason.errors import UserError
 
-console = Console()
-err_console = Console(stderr=True)
+# Rich wraps at 80 columns when stdout is not a terminal (make, CI logs); tables and run headers read
+# better at 120 there. COLUMNS still wins when set.
+_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120
+console = Console(width=_WIDTH)
+err_console = Console(stderr=True, width=_WIDTH)
 
 C = TypeVar("C", bound=StrictModel)
 
