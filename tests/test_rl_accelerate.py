@@ -24,12 +24,13 @@ pytestmark = pytest.mark.slow
 
 
 def test_two_process_cpu_run(tiny_models, tmp_path):
-    if shutil.which("accelerate") is None:
-        pytest.skip("accelerate CLI not on PATH")
+    # the venv's own launcher (make test runs .venv/bin/python without .venv/bin on PATH); a dependency, so no skip
+    launcher = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or shutil.which("accelerate")
+    assert launcher, "accelerate CLI not found next to the interpreter or on PATH"
     world = write_world(tmp_path)
     out = tmp_path / "ddp"
     mlreason = Path(sys.executable).parent / "mlreason"
-    cmd = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+    cmd = [launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
            "--dynamo_backend", "no", str(mlreason), "rl-train", "-m", str(tiny_models["qwen2"]), "-d", str(world),
            "-o", str(out), "-s", "train.steps=2", "-s", "train.batch_size=4", "-s", "train.mini_batch_size=2",
            "-s", "grpo.group_size=4", "-s", "grpo.max_completion_tokens=16", "-s", "optim.learning_rate=1e-3",
