@@ -90,11 +90,13 @@ def num_hint_segments(p: float, num_segments: int) -> int:
 def hint_text(solution: str, p: float, max_segments: int | None = None) -> str:
     """The first floor(p * S) segments of the solution, verbatim (a prefix of it); "" when p = 0.
 
-    max_segments caps S (e.g. to leave the final answer sentence out of every hint).
+    max_segments caps S (e.g. to leave the final answer sentence out of every hint). Trailing
+    whitespace is dropped: a prompt ending in a bare space or newline token is out of distribution
+    (BPE attaches the space to the next word), and the tiny world model then wrote garbage.
     """
     segments = segment_solution(solution)
     usable = segments if max_segments is None else segments[:max_segments]
-    return "".join(usable[: num_hint_segments(p, len(usable))])
+    return "".join(usable[: num_hint_segments(p, len(usable))]).rstrip()
 
 
 def group_of(groups: Mapping[str, Iterable[str]]) -> dict[str, str]:

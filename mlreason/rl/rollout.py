@@ -80,9 +80,7 @@ def hinted_prompts(examples: Sequence[Example], base_prompts: Sequence[str], p: 
         hint, share = "", 0.0
         if on and p > 0 and ex.solution:
             usable = max(len(segment_solution(ex.solution)) - hide_last, 0)
-            # without its trailing whitespace: a prompt ending in a bare space token is out of distribution
-            # (BPE attaches the space to the next word), and the tiny world model then writes garbage
-            hint = hint_text(ex.solution, p, max_segments=usable).rstrip()
+            hint = hint_text(ex.solution, p, max_segments=usable)
             share = len(segment_solution(hint)) / usable if hint and usable else 0.0
         shown = join_hint(base, hint, separator) + hint
         forced = shown if placement == "completion-prefix" else ""
