@@ -32,10 +32,12 @@ C = TypeVar("C", bound=StrictModel)
 
 
 def read_recipe(path: str | Path) -> dict[str, Any]:
-    """Read a recipe YAML into a dict (safe_load); a `command:` key is kept for the caller."""
+    """Read a recipe YAML (a path, or a name on the recipe search path) into a dict; `command:` is kept."""
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"recipe file not found: {p} (check the path; `mlreason recipes list` shows the shipped ones)")
+        from mlreason.recipes import find_recipe  # here, not at the top: mlreason.recipes imports this module
+
+        p = find_recipe(path)  # raises ConfigError naming the search path when there is no such recipe
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:

