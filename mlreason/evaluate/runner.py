@@ -76,21 +76,25 @@ def _device(name: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def generate(cfg: EvaluateConfig, tokenizer: Any, prompts: list[str]) -> list[list[Any]]:
+def generate(cfg: EvaluateConfig, tokenizer: Any, prompts: list[str], generator: Any = None) -> list[list[Any]]:
+    """Completions per prompt; an injected `generator` (e.g. a scripted fake) is used as is and left open."""
     from mlreason.generation.base import SamplingParams, apply_chat_template, make_generator
 
     g = cfg.generation
     if cfg.model.chat_template:
         prompts = [apply_chat_template(tokenizer, p) for p in prompts]
-    generator = make_generator(g.backend, cfg.model.name_or_path, tokenizer=tokenizer, dtype=cfg.model.dtype,
-                               device=_device(cfg.model.device), batch_size=g.batch_size,
-                               trust_remote_code=cfg.model.trust_remote_code, **g.backend_kwargs)
+    owned = generator is None
+    if owned:
+        generator = make_generator(g.backend, cfg.model.name_or_path, tokenizer=tokenizer, dtype=cfg.model.dtype,
+                                   device=_device(cfg.model.device), batch_size=g.batch_size,
+                                   trust_remote_code=cfg.model.trust_remote_code, **g.backend_kwargs)
     try:
         sampling = SamplingParams(n=g.k, temperature=g.temperature, top_p=g.top_p, max_tokens=g.max_tokens,
                                   seed=g.seed, stop=tuple(g.stop))
         return generator.generate(prompts, sampling)
     finally:
-        generator.close()
+        if owned:
+            generator.close()
 
 
 def score_items(cfg: EvaluateConfig, items: list[Item], completions: list[list[Any]]) -> list[dict[str, Any]]:
@@ -147,8 +151,11 @@ def aggregate(cfg: EvaluateConfig, records: list[dict[str, Any]]) -> dict[str, A
     return out
 
 
-def run_evaluate(cfg: EvaluateConfig, console: Console | None = None) -> dict[str, Any]:
-    """Run the whole evaluation and write results.json, results.csv, completions.jsonl, accuracy.png."""
+def run_evaluate(cfg: EvaluateConfig, console: Console | None = None, generator: Any = None) -> dict[str, Any]:
+    """Run the whole evaluation and write results.json, results.csv, completions.jsonl, accuracy.png.
+
+    `generator`: a `Generator` to use instead of building `cfg.generation.backend` (tests inject fakes).
+    """
     console = console or Console()
     out_dir = cfg.resolved_output_dir()
     check_output_free(out_dir, cfg.overwrite)
@@ -159,7 +166,7 @@ def run_evaluate(cfg: EvaluateConfig, console: Console | None = None) -> dict[st
     console.print(f"[bold]evaluate[/] {cfg.model.name_or_path}: {len(items)} questions x {cfg.generation.k} "
                   f"run(s), prompt {cfg.prompt.style}, backend {cfg.generation.backend}")
     with staged_run(out_dir, cfg.overwrite, "evaluate", config_to_yaml(cfg, "evaluate")) as stage:
-        completions = generate(cfg, tokenizer, [it.prompt for it in items])
+        completions = generate(cfg, tokenizer, [it.prompt for it in items], generator)
         records = score_items(cfg, items, completions)
         results = {"model": cfg.model.name_or_path, "prompt_style": cfg.prompt.style,
                    "backend": cfg.generation.backend, "k": cfg.generation.k,
