@@ -28,7 +28,7 @@ def shipped_dir(kind: Kind) -> Path:
     """The shipped folder of `kind` inside the installed package (a real folder on disk)."""
     root = files("mlreason") / "_shipped" / kind
     if not isinstance(root, Path) or not root.is_dir():  # e.g. imported from a zip: no folder to read
-        raise UserError(f"mlreason's shipped {kind} folder is missing ({root}); reinstall mlreason from a wheel or a checkout")
+        raise UserError(f"mlreason's shipped {kind} folder is missing ({root}); reinstall mlreason (wheel or checkout)")
     return root
 
 

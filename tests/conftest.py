@@ -5,17 +5,23 @@
 `tiny_models` maps arch ("qwen2", "llama", "gemma", "mistral", "phi3") to a folder loadable
 with `from_pretrained` / `mlreason.models.load_model`; `tiny_tokenizer_path` is the shared
 tokenizer folder. Torch uses 2 threads: the CI machine has 2 cores shared with other jobs.
+Tests never reach the model hub: HF_HUB_OFFLINE=1 is set before anything imports huggingface_hub
+(subprocesses the tests start inherit it).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import pytest
-import torch
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from mlreason.resources import shipped_dir  # noqa: E402
 
 torch.set_num_threads(2)
-DATA = Path(__file__).resolve().parent.parent / "data"
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +32,8 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     hf_logging.disable_progress_bar()  # keeps pytest output readable
     # A fixed corpus (the shipped MGSM + MSVAMP files) keeps token ids stable as data/ grows.
-    corpus = sorted(p for d in ("mgsm", "msvamp") for p in (DATA / d).glob("*") if p.suffix in (".tsv", ".json"))
+    data = shipped_dir("data")
+    corpus = sorted(p for d in ("mgsm", "msvamp") for p in (data / d).glob("*") if p.suffix in (".tsv", ".json"))
     return build_tiny_models(tmp_path_factory.mktemp("tiny_models"), corpus_files=corpus or None)
 
 

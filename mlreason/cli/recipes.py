@@ -15,7 +15,9 @@ app = typer.Typer(help="List, show and validate recipes (YAML experiments).", no
 
 @app.command("list")
 def list_cmd(
-    root: Path | None = typer.Option(None, help="Only this recipes folder (default: $MLREASON_RECIPES, ./recipes, shipped)."),
+    root: Path | None = typer.Option(
+        None, help="Only this recipes folder (default: $MLREASON_RECIPES, ./recipes, the shipped ones)."
+    ),
 ) -> None:
     """List recipes with the command each is for; run one by its name from any folder."""
     from mlreason.recipes import list_recipes, recipe_dirs
@@ -30,7 +32,9 @@ def list_cmd(
 
 
 @app.command("show")
-def show(path: Path = typer.Argument(..., help="Recipe YAML, or a name from `recipes list`."), debug: bool = False) -> None:
+def show(
+    path: Path = typer.Argument(..., help="Recipe YAML, or a name from `recipes list`."), debug: bool = False
+) -> None:
     """Print a recipe resolved against its command's defaults."""
     from mlreason.recipes import read_recipe, validate_recipe
 
