@@ -35,7 +35,9 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PYTHON) -m pytest -q -p no:cacheprovider
 
-# Everything but the tests marked slow (> ~30 s) or vllm.
+# Everything but the tests marked slow (> ~30 s) or vllm. The tiny world model the world tests train
+# (~2 min) is kept in MLREASON_WORLD_CACHE, keyed by a hash of its code and data, so reruns reuse it.
+test-fast: export MLREASON_WORLD_CACHE ?= $(HOME)/.cache/mlreason
 test-fast: $(STAMP)
 	$(PYTHON) -m pytest -q -p no:cacheprovider -m "not slow and not vllm"
 
