@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from mlreason import __version__
 from mlreason.cli.main import _load, app, versions
 from mlreason.config import ConfigError, read_recipe
 from mlreason.data.manifest import available_manifests, load_examples, load_manifest
@@ -104,7 +105,8 @@ def test_version_lists_the_stack() -> None:
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0
     lines = result.output.splitlines()
-    assert lines[:3] == ["mlreason 0.1.0", f"torch {torch.__version__}", f"transformers {transformers.__version__}"]
+    expected = [f"mlreason {__version__}", f"torch {torch.__version__}", f"transformers {transformers.__version__}"]
+    assert lines[:3] == expected
     assert [name for name, _ in versions()][:3] == ["mlreason", "torch", "transformers"]
 
 
