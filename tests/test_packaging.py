@@ -19,6 +19,7 @@ from mlreason.data.manifest import available_manifests, load_examples, load_mani
 from mlreason.errors import UserError
 from mlreason.recipes import find_recipe, list_recipes, validate_recipe
 from mlreason.resources import MANIFESTS_ENV, RECIPES_ENV, shipped_dir
+from mlreason.tiny import default_corpus_files
 
 MANIFEST = """name: {name}
 languages: [en]
@@ -50,6 +51,10 @@ def test_shipped_resources_are_inside_the_package(elsewhere: Path) -> None:
     # the datasets' licenses and attributions travel with the data
     assert {"LICENSE", "README.txt"} <= {p.name for p in (shipped_dir("data") / "mgsm").iterdir()}
     assert (shipped_dir("data") / "msvamp" / "LICENSE_MathOctopus_MIT").is_file()
+    # build-tiny's default tokenizer corpus: every shipped text file, in a fixed order
+    corpus = default_corpus_files()
+    assert len(corpus) == 11 + 10 + 12 + 1 and corpus == sorted(corpus)  # mgsm, msvamp, tinyworld, exemplars
+    assert all(p.is_relative_to(shipped_dir("data")) for p in corpus)
 
 
 def test_user_manifests_on_the_search_path(elsewhere: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

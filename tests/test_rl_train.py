@@ -76,6 +76,7 @@ def _comparable(rows: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if not k.startswith("time/")} for r in rows]
 
 
+@pytest.mark.slow  # three short RL runs: 104 s of CPU, the largest test outside the slow set
 def test_straight_vs_resumed_run_identical(tiny_models, world, tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
