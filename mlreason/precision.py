@@ -1,7 +1,7 @@
 """Mixed precision for training: fp32 master weights for what trains, the load dtype for what stays frozen.
 
     serving = load_dtype(model)                  # e.g. torch.bfloat16: the dtype the model was loaded in
-    info = upcast_trainable(model)               # trainable parameters -> float32; returns what it cost
+    info = upcast_trainable(model, serving)      # trainable parameters -> float32; returns what it cost
     compute = autocast_dtype(serving, "auto")    # "bfloat16": forwards run under torch.autocast
 
 AdamW on bf16 weights rounds most small updates away (a bf16 weight of 0.02 has a spacing of
@@ -59,18 +59,22 @@ def checkpoint_dtype(name_or_path: str, dtype: str, trust_remote_code: bool = Fa
     return found if isinstance(found, torch.dtype) else torch.float32
 
 
-def upcast_trainable(model: nn.Module) -> dict[str, Any]:
+def upcast_trainable(model: nn.Module, serving: torch.dtype) -> dict[str, Any]:
     """Hold every trainable parameter in float32 (in place); frozen ones keep their dtype.
 
-    Returns the master dtype, how many entries were upcast and the extra bytes that costs
-    (the fp32 copy against keeping them in the load dtype; 0 for a float32 model).
+    Returns the master dtype, how many entries this upcast and the extra bytes the fp32 masters
+    cost against holding the trainable parameters in the `serving` dtype (0 for a float32 model;
+    LoRA weights peft already created in fp32 count too).
     """
-    upcast = extra = 0
+    upcast = trainable = 0
     for p in model.parameters():  # a tied weight is one Parameter: upcast once, both uses follow
-        if p.requires_grad and p.is_floating_point() and p.dtype != MASTER_DTYPE:
-            extra += p.numel() * (MASTER_DTYPE.itemsize - p.dtype.itemsize)
+        if not (p.requires_grad and p.is_floating_point()):
+            continue
+        trainable += p.numel()
+        if p.dtype != MASTER_DTYPE:
             upcast += p.numel()
             p.data = p.data.to(MASTER_DTYPE)
+    extra = trainable * max(MASTER_DTYPE.itemsize - serving.itemsize, 0)
     return {"master_dtype": dtype_name(MASTER_DTYPE), "upcast_parameters": upcast, "master_extra_bytes": extra}
 
 

@@ -7,7 +7,8 @@
     python -m mlreason.data.mgsm8kinstruct qt --qalign /path/to/QAlign --out data/mgsm8kinstruct-qt
 
 `full` writes ./data/mgsm8kinstruct/train_{lang}.jsonl and ./data_manifests/mgsm8kinstruct.yaml
-(a local manifest wins over the shipped one, so `dataset: mgsm8kinstruct` then finds the files).
+(a local manifest wins over the shipped one, so `dataset: mgsm8kinstruct` then finds the files;
+in a source checkout the shipped manifest already looks there and is left alone).
 Each row is {"question", "answer", "solution"}; solutions lose GSM8K's calculator annotations
 (`<<48/2=24>>`) and end with the language's answer sentence ("The answer is 72.") instead of
 "#### 72", the form `evaluate`'s strict extraction and the LANG hints expect. Languages are not
@@ -35,19 +36,25 @@ LANGUAGES = {"English": "en", "German": "de", "French": "fr", "Spanish": "es", "
 QT_LANGUAGES = ("en", "de", "es", "fr", "ja", "ru", "sw", "zh")
 _CALC = re.compile(r"<<[^<>]*>>")
 _FINAL = re.compile(r"\n?\s*####\s*(\S+)\s*$")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _PROMPT_LANG = re.compile(r"(?:answer|request) in ([A-Z][a-z]+)")
 _PROMPT_QUESTION = re.compile(r"### Instruction:\s*\n(.*?)\n\s*\n### Response:", re.DOTALL)
 
 
 def clean_solution(text: str, language: str) -> tuple[str, str] | None:
-    """(solution ending in the answer sentence, answer) from a GSM8K-style solution; None without `#### N`."""
+    """(solution ending in the answer sentence, answer) from a GSM8K-style solution.
+
+    None without a final `#### N` whose N is a number (after dropping "$", "%" and thousands commas).
+    """
     from mlreason.data.tinyworld import answer_sentence
 
     text = _CALC.sub("", text.strip())
     m = _FINAL.search(text)
     if m is None:
         return None
-    answer = m.group(1).rstrip(".").replace(",", "")
+    answer = m.group(1).rstrip(".").replace(",", "").removeprefix("$").removesuffix("%")
+    if _NUMBER.fullmatch(answer) is None:  # a handful of rows end in "2/7" or an expression: no gold number
+        return None
     body = text[: m.start()].rstrip()
     sep = "" if language in ("zh", "ja") else " "
     return f"{body}{sep if body else ''}{answer_sentence(language, answer)}", answer
@@ -104,8 +111,25 @@ def convert_full(records: list[dict[str, Any]], out: Path, manifest_dir: Path) -
     for code, rows in per_lang.items():
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
         (out / f"train_{code}.jsonl").write_text(text, encoding="utf-8")
-    write_local_manifest(manifest_dir, out)
+    if not shipped_manifest_finds(out):  # in a checkout, data/mgsm8kinstruct is where the shipped one looks
+        write_local_manifest(manifest_dir, out)
     return {code: len(rows) for code, rows in per_lang.items()} | {"skipped": skipped}
+
+
+def _shipped() -> dict[str, Any]:
+    import yaml
+
+    from mlreason.data.manifest import SHIPPED_DIR
+
+    return yaml.safe_load((SHIPPED_DIR / "mgsm8kinstruct.yaml").read_text(encoding="utf-8"))
+
+
+def shipped_manifest_finds(files_dir: Path) -> bool:
+    """True when the shipped manifest's `files:` already point into `files_dir` (a source checkout)."""
+    from mlreason.data.manifest import SHIPPED_DIR
+
+    pattern = Path(_shipped()["splits"]["train"]["files"])
+    return (SHIPPED_DIR / pattern.parent).resolve() == files_dir.resolve()
 
 
 def write_local_manifest(manifest_dir: Path, files_dir: Path) -> Path:
@@ -114,9 +138,7 @@ def write_local_manifest(manifest_dir: Path, files_dir: Path) -> Path:
 
     import yaml
 
-    from mlreason.data.manifest import SHIPPED_DIR
-
-    data = yaml.safe_load((SHIPPED_DIR / "mgsm8kinstruct.yaml").read_text(encoding="utf-8"))
+    data = _shipped()
     data.pop("obtain", None)
     rel = Path(os.path.relpath(files_dir.resolve(), manifest_dir.resolve())) / "train_{lang}.jsonl"
     data["splits"]["train"]["files"] = rel.as_posix()
@@ -180,7 +202,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.what == "full":
             counts = convert_full(_read_records(args.file, args.hub), args.out, args.manifest_dir)
-            print(f"wrote {args.out}/train_*.jsonl {counts} and {args.manifest_dir}/mgsm8kinstruct.yaml")
+            where = ("the shipped manifest finds them" if shipped_manifest_finds(args.out)
+                     else f"wrote {args.manifest_dir}/mgsm8kinstruct.yaml")
+            print(f"wrote {args.out}/train_{{lang}}.jsonl (rows: {counts}); {where}")
         else:
             print(f"wrote {build_qt_subset(args.qalign, args.out)} parallel rows per language to {args.out}")
     except UserError as e:

@@ -97,7 +97,7 @@ def prepare(cfg: FinetuneConfig) -> tuple[Any, Any, list[dict], dict[str, Any]]:
     compute = autocast_dtype(serving, cfg.train.bf16)
     model = apply_mode(model, cfg.method.mode, layers, cfg.method.lora)
     info = trainable_summary(model, cfg.method.mode, layers)
-    info.update(precision_info(serving, compute, upcast_trainable(model)))
+    info.update(precision_info(serving, compute, upcast_trainable(model, serving)))
     examples = build_examples(cfg.data)
     rows, dropped = tokenize_all(tok, examples, cfg.data.format, cfg.data.cutoff_len)
     info.update(num_layers=num_layers, examples=len(rows), dropped_over_cutoff=dropped,

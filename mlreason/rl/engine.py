@@ -27,8 +27,8 @@ from typing import Any
 import torch
 
 from mlreason.errors import UserError
-from mlreason.precision import (HALF, autocast_dtype, checkpoint_dtype, dtype_name, load_dtype, precision_info,
-                                upcast_trainable)
+from mlreason.precision import (HALF, MASTER_DTYPE, autocast_dtype, checkpoint_dtype, dtype_name, load_dtype,
+                                precision_info, upcast_trainable)
 from mlreason.rl.config import RLConfig
 from mlreason.runs import atomic_write_json
 
@@ -139,13 +139,13 @@ def build_engine(cfg: RLConfig, run_dir: Path, accelerator: Any) -> Engine:
         raise UserError(f"the model loaded in {dtype_name(serving)}: training needs autocast for its fp32 master "
                         "weights; set train.bf16=true (or model.dtype=float32)")
     model, info = _apply_trainable(model, cfg)
-    info.update(precision_info(serving, compute, upcast_trainable(model)))
+    info.update(precision_info(serving, compute, upcast_trainable(model, serving)))
     if cfg.model.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise UserError("no trainable parameters: check trainable.mode and trainable.layers")
-    twin = serving_twin(model, serving) if info["upcast_parameters"] else None
+    twin = serving_twin(model, serving) if serving != MASTER_DTYPE else None
     optimizer = torch.optim.AdamW(params, lr=cfg.optim.learning_rate, betas=cfg.optim.adam_betas,
                                   weight_decay=cfg.optim.weight_decay)
     scheduler = get_scheduler(cfg.optim.scheduler, optimizer, num_warmup_steps=cfg.optim.warmup_steps,
