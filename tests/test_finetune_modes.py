@@ -84,7 +84,7 @@ def test_only_chosen_parameters_change(tiny_models, tmp_path, mode):
 
 
 def test_paper_arithmetic_slam_share_llama2():
-    """METHODS.md: SLAM on 6 layers of Llama-2-7B trains 8.03% of the parameters, of 13B 6.53%."""
+    """SLAM (arXiv 2501.03681): 6 layers of Llama-2-7B are 8.03% of the parameters, of 13B 6.53%."""
     from transformers import AutoModelForCausalLM, LlamaConfig
 
     shares = {}

@@ -5,7 +5,7 @@
     answer = cot_examples("mgsm8kinstruct-qt", languages=["sw"], style="en-cot", solution_language="en")
     rows = [tokenize_example(tok, ex, "plain", cutoff=512) for ex in mix([pairs, cot], [1.0, 2.0])]
 
-Question translation is the QAlign/SLAM format (METHODS.md section 2): "Translate the following
+Question translation is the QAlign/SLAM format (arXiv 2401.07817, 2501.03681): "Translate the following
 sentences from {Src} to {Tgt}." + the question in Src -> the same question in Tgt (the rows of a
 parallel manifest are the same problems). CoT SFT uses `build_prompt(example, "native-cot")`,
 0-shot, with the dataset's reference solution as the response, so `mlreason evaluate --prompt

@@ -1,4 +1,4 @@
-"""Typed config of `mlreason probe-layers` (defaults from METHODS.md section 1).
+"""Typed config of `mlreason probe-layers` (defaults: docs/finetune-and-probing.md and the LAPE/PLND papers).
 
 `mlreason probe-layers recipes/probe/tiny-mgsm.yaml -s method=plnd --dry-run` prints the resolved
 config; every key below can be set in a recipe or with `-s key.sub=value`.

@@ -1,4 +1,4 @@
-"""Layer selection from per-layer language-specific neuron counts (METHODS.md 1.3).
+"""Layer selection from per-layer language-specific neuron counts (docs/finetune-and-probing.md).
 
 - slam: a reconstruction (the paper's exact statistic is not public, docs/finetune-and-probing.md):
   score[l] = Var_k counts[l, k] + Var_{k != ref} overlap[l, k], population variances, where
