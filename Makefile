@@ -103,9 +103,11 @@ bench: $(STAMP)
 	$(PYTHON) bench/run_all.py $(ARGS)
 
 # ---------------------------------------------------------------------------------------------
-# A real model on GPUs: evaluate -> probe -> SLAM finetune on the probed layers -> evaluate ->
-# LANG rl-train -> evaluate -> compare. Stage recipes are variables (defaults: the 7B recipes;
-# the *-1.5b-* recipes are the smaller set), LAUNCH runs the training stages (accelerate config).
+# A real model on GPUs: check the data -> evaluate -> probe -> SLAM finetune on the probed layers ->
+# evaluate -> LANG rl-train -> evaluate -> compare. Stage recipes are variables (defaults: the 7B
+# recipes; the *-1.5b-* recipes are the smaller set), LAUNCH runs the training stages (accelerate
+# config). The first step refuses training on a test split and any training question the
+# evaluation recipe scores (the LANG stage needs MGSM8KInstruct: python -m mlreason.data.mgsm8kinstruct full --hub).
 #   make pipeline MODEL=Qwen/Qwen2.5-1.5B-Instruct SIZE=1.5b LAUNCH="accelerate launch --multi_gpu --num_processes 8"
 MODEL ?= Qwen/Qwen2.5-7B-Instruct
 SIZE ?= 7b
@@ -118,6 +120,7 @@ LAUNCH ?= accelerate launch
 MLR_PATH = $(shell command -v mlreason || echo $(MLR))
 
 pipeline:
+	$(MLR_PATH) recipes validate $(FT_RECIPE) $(RL_RECIPE) --eval $(EVAL_RECIPE) --strict
 	$(MLR_PATH) evaluate $(EVAL_RECIPE) -m $(MODEL) -o $(PIPE)/eval-base
 	$(MLR_PATH) probe-layers $(PROBE_RECIPE) -m $(MODEL) -o $(PIPE)/probe
 	$(LAUNCH) $(MLR_PATH) finetune $(FT_RECIPE) -m $(MODEL) --layers-from $(PIPE)/probe/probe.json -o $(PIPE)/slam

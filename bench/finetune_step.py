@@ -1,15 +1,18 @@
 """Training-step cost of SLAM (and other modes) against full fine-tuning: same model, same batch.
 
-    python bench/finetune_step.py                                   # tiny Qwen2 shape, CPU
-    python bench/finetune_step.py --shape qwen2.5-0.5b --layers 0-5 --batch-size 4 --seq-len 512   # GPU
+    python bench/finetune_step.py                                   # tiny Qwen2 shape (CPU: float32)
+    python bench/finetune_step.py --dtype bfloat16                  # bf16 frozen weights + fp32 masters, autocast
+    python bench/finetune_step.py --shape qwen2.5-0.5b --layers 0-5 --batch-size 2 --seq-len 128   # CPU, ~10 GB
     python bench/finetune_step.py --modes slam,plast,lora,full --steps 5
 
 Each mode runs in a fresh subprocess (so peak memory is that mode's alone) on a model randomly
-initialised from a config of the named shape, frozen by `mlreason.finetune.layers.apply_mode`
-exactly as `finetune` does, with AdamW over the trainable parameters. It times `--steps` optimizer
-steps after `--warmup` untimed ones and reports seconds per step and peak memory (CUDA:
-max_memory_allocated; CPU: peak RSS growth over the loaded model), each as a ratio to full.
-Runs unchanged on a GPU (`--device auto` picks cuda); `--dtype bfloat16` for real-size shapes.
+initialised from a config of the named shape in `--dtype` (default: bf16 on a GPU), frozen by
+`mlreason.layers.apply_mode` and given fp32 master weights by `mlreason.precision.upcast_trainable`
+exactly as `finetune` does, with AdamW over the trainable parameters and the forward under bf16
+autocast (none for --dtype float32). It times `--steps` optimizer steps after `--warmup` untimed
+ones and reports seconds per step and peak memory (CUDA: max_memory_allocated; CPU: peak RSS,
+and its growth over the loaded model), each as a ratio to full. Runs unchanged on a GPU
+(`--device auto` picks cuda).
 """
 
 from __future__ import annotations
@@ -43,19 +46,22 @@ def _rss_mib() -> float:
 
 
 def child(args: argparse.Namespace) -> dict:
-    """One mode: build, freeze, time steps, measure peak memory."""
+    """One mode: build, freeze, upcast the trainable parameters, time steps, measure peak memory."""
+    import contextlib
+
     import torch
 
-    from mlreason.finetune.config import LoraSection
-    from mlreason.finetune.layers import apply_mode, count_parameters, decoder_layers, resolve_layers
+    from mlreason.layers import LoraSection, apply_mode, count_parameters, decoder_layers, resolve_layers
+    from mlreason.precision import upcast_trainable
 
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = getattr(torch, args.dtype)
+    dtype = getattr(torch, args.dtype if args.dtype != "auto" else "bfloat16" if device == "cuda" else "float32")
     model = build_model(args.shape, dtype, device)
     layers = resolve_layers(args.layers, None, len(decoder_layers(model)[1]), args.mode)
     model = apply_mode(model, args.mode, layers, LoraSection(r=args.lora_r, alpha=2 * args.lora_r))
+    masters = upcast_trainable(model, dtype)
     if args.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     trainable, total = count_parameters(model)
@@ -67,8 +73,14 @@ def child(args: argparse.Namespace) -> dict:
         torch.cuda.reset_peak_memory_stats()
     base_mem = torch.cuda.memory_allocated() / 2**20 if device == "cuda" else _rss_mib()
 
+    def autocast():
+        if dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device, dtype=dtype)
+
     def step() -> None:
-        loss = model(input_ids=batch, labels=batch).loss
+        with autocast():
+            loss = model(input_ids=batch, labels=batch).loss
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -77,19 +89,22 @@ def child(args: argparse.Namespace) -> dict:
         step()
     if device == "cuda":
         torch.cuda.synchronize()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(args.steps):
         step()
     if device == "cuda":
         torch.cuda.synchronize()
     sec = (time.perf_counter() - t0) / args.steps
+    cpu_sec = (time.process_time() - c0) / args.steps  # CPU time: steadier than wall time on a shared machine
     if device == "cuda":
         peak = torch.cuda.max_memory_allocated() / 2**20
     else:
         peak = _rss_mib()
     return {"mode": args.mode, "layers": layers if args.mode != "full" else "all", "trainable": trainable,
-            "total": total, "share": trainable / total, "sec_per_step": sec, "peak_mib": peak,
+            "total": total, "share": trainable / total, "sec_per_step": sec, "cpu_sec_per_step": cpu_sec,
+            "peak_mib": peak,
             "peak_over_weights_mib": peak - base_mem, "device": device,
+            "master_extra_mib": masters["master_extra_bytes"] / 2**20, "dtype": str(dtype).removeprefix("torch."),
             "gpu": torch.cuda.get_device_name() if device == "cuda" else None}
 
 
@@ -102,7 +117,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--seq-len", type=int, default=128)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    ap.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"],
+                    help="Load dtype (auto: bfloat16 on a GPU; float32 on a CPU, where bf16 matmuls are "
+                         "emulated and slow); trainable parameters are fp32 masters either way.")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads).")
     ap.add_argument("--lora-r", type=int, default=16)
@@ -128,17 +145,22 @@ def main() -> None:
             sys.exit(f"mode {mode} failed:\n{out.stderr[-3000:]}")
         results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
     full = results["full"]
-    print(f"shape {args.shape}  batch {args.batch_size}x{args.seq_len}  dtype {args.dtype}  device {full['device']}"
+    print(f"shape {args.shape}  batch {args.batch_size}x{args.seq_len}  dtype {full['dtype']} + fp32 masters"
+          f"  device {full['device']}"
           f"{'  ' + full['gpu'] if full['gpu'] else ''}  layers {args.layers}")
     print(f"{'mode':6s} {'trainable':>14s} {'share':>8s} {'s/step':>9s} {'x full':>7s} {'peak MiB':>10s} {'x full':>7s}"
           f" {'peak-weights':>13s} {'x full':>7s}")
     for mode, r in results.items():
         r["time_ratio"] = r["sec_per_step"] / full["sec_per_step"]
+        r["cpu_time_ratio"] = r["cpu_sec_per_step"] / full["cpu_sec_per_step"]
         r["peak_ratio"] = r["peak_mib"] / full["peak_mib"]
         r["peak_over_weights_ratio"] = r["peak_over_weights_mib"] / full["peak_over_weights_mib"]
         print(f"{mode:6s} {r['trainable']:>14,d} {100 * r['share']:7.2f}% {r['sec_per_step']:9.4f} {r['time_ratio']:7.2f}"
               f" {r['peak_mib']:10.1f} {r['peak_ratio']:7.2f} {r['peak_over_weights_mib']:13.1f}"
               f" {r['peak_over_weights_ratio']:7.2f}")
+    # process CPU time is steadier than wall time when other jobs share the cores
+    print("cpu s/step: " + ", ".join(f"{m} {r['cpu_sec_per_step']:.3f} ({r['cpu_time_ratio']:.2f}x full)"
+                                     for m, r in results.items()))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"args": vars(args), "results": results}, f, indent=2)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import torch
 
-from mlreason.probing.arch import find_gated_mlps
+from mlreason.layers import gated_mlps
 from mlreason.probing.stats import ActivationRecorder, _pad, decoder_forward, run_batch
 
 PRESETS = {  # (arch, hidden, intermediate, layers, heads, kv heads, vocab)
@@ -102,7 +102,7 @@ def time_modes(model: torch.nn.Module, batches: list[tuple], device: str, repeat
 
     Modes are interleaved batch by batch so that load from other processes hits them alike.
     """
-    body, gated = decoder_forward(model), find_gated_mlps(model)
+    body, gated = decoder_forward(model), gated_mlps(model)
     total = dict.fromkeys(("plain", "lape", "plnd"), 0.0)
     for ids, mask in batches:
         best = dict.fromkeys(total, float("inf"))
@@ -130,7 +130,7 @@ def peak_memory(model: torch.nn.Module, batches: list[tuple], device: str, probe
     body = decoder_forward(model)
     with PeakMemory(device) as mem:
         if probe:
-            with ActivationRecorder(find_gated_mlps(model)) as rec:
+            with ActivationRecorder(gated_mlps(model)) as rec:
                 for ids, mask in batches:
                     rec.set_mask(mask)
                     run_batch(body, ids, mask)
@@ -164,7 +164,7 @@ def main() -> None:
     clock = time.perf_counter if clock_name == "wall" else time.thread_time
     model = build_model(args)
     vocab = model.get_input_embeddings().weight.shape[0]
-    gated = find_gated_mlps(model)
+    gated = gated_mlps(model)
     print(f"model: {args.model or args.preset} layers={len(gated)} neurons/layer={gated[0].down.in_features} "
           f"device={args.device} dtype={args.dtype} batch={args.batch_size} seq<={args.seq_len} clock={clock_name}")
     for n_docs in (int(x) for x in args.docs.split(",")):

@@ -3,7 +3,8 @@
 Every command has one pydantic root config (unknown keys rejected, values converted by type).
 `load_config(EvaluateConfig, "recipes/evaluate/mgsm.yaml", ["model.dtype=bf16"])` resolves one;
 errors raise `ConfigError` naming the dotted key, what was expected and, for typos, a suggestion.
-Recipe files may carry a top-level `command:` key naming the command they are for.
+Recipe files may carry a top-level `command:` key naming the command they are for, and training
+recipes an `evaluated_with:` key naming their evaluation recipe (mlreason.recipes checks the pair).
 """
 
 from __future__ import annotations
@@ -140,6 +141,7 @@ def load_config(
         data = read_recipe(recipe)
         source = str(recipe)
         rc = data.pop("command", None)
+        data.pop("evaluated_with", None)  # recipe metadata: the evaluation recipe `recipes validate` pairs it with
         if command is not None and rc is not None and rc != command:
             raise ConfigError(f"recipe {recipe} is for `mlreason {rc}`, not `mlreason {command}`")
     for item in overrides or []:

@@ -8,6 +8,12 @@ as the shipped headers write it), looked up in $MLREASON_RECIPES (os.pathsep-sep
 
     find_recipe("recipes/evaluate/tiny-mgsm.yaml")   # works from any folder with an installed mlreason
     list_recipes()                                  # every recipe on the search path, first name wins
+
+    mlreason recipes validate                                   # every recipe on the search path
+    mlreason recipes validate recipes/finetune/x.yaml --eval recipes/evaluate/y.yaml --strict
+
+A training recipe may name its evaluation recipe with `evaluated_with:`; `check_recipe` then refuses
+training on a test split and any question the two share (mlreason.data.splits.normalise_question).
 """
 
 from __future__ import annotations
@@ -102,3 +108,106 @@ def validate_recipe(path: Path) -> StrictModel:
     if not command:
         raise ConfigError(f"recipe {path} has no top-level `command:` key; add e.g. `command: evaluate`")
     return load_config(config_class(command), path, command=command)
+
+
+# ---------------------------------------------------------------------------------------------- split hygiene
+@dataclass
+class Source:
+    """One training (or evaluation) data source of a recipe: manifest, split, languages, limit."""
+
+    key: str
+    dataset: str
+    split: str | None
+    languages: list[str] | None
+    limit: int | None
+    allow_test_split: bool = False
+
+
+def training_sources(cfg: StrictModel, command: str) -> list[Source]:
+    """The data a finetune / rl-train config trains on (other commands train on nothing)."""
+    if command == "finetune":
+        out = []
+        for i, s in enumerate(cfg.data.sources):
+            langs = None if s.languages is None else list(dict.fromkeys(
+                [*s.languages, *([s.target_language] if s.kind == "translation" else []),
+                 *([s.solution_language] if s.solution_language else [])]))
+            out.append(Source(f"data.sources[{i}]", s.dataset, s.split, langs, s.limit, s.allow_test_split))
+        return out
+    if command == "rl-train":
+        d = cfg.data
+        return [Source("data", d.manifest, d.split, d.languages, d.limit, d.allow_test_split)]
+    return []
+
+
+def evaluation_sources(cfg: StrictModel) -> list[Source]:
+    d = cfg.data
+    return [Source(f"data.datasets[{i}]", name, d.split, d.languages, d.limit) for i, name in enumerate(d.datasets)]
+
+
+def missing_files(source: Source) -> list[str]:
+    """Local data files a source needs that are not there (a hub-only split counts as missing offline)."""
+    from mlreason.data.manifest import load_manifest
+
+    manifest = load_manifest(source.dataset)
+    split = manifest.resolve_split(source.split)
+    langs = [x for x in (source.languages or manifest.languages) if x in manifest.languages]
+    paths = [manifest.data_path(split, lang) for lang in langs]
+    return [str(p) if p else f"{manifest.name}:{split}:{lang} (hub)" for p, lang in zip(paths, langs)
+            if p is None or not p.is_file()]
+
+
+def questions(sources: list[Source]) -> list[str]:
+    """Every question text of the sources, in every language they use."""
+    from mlreason.data.manifest import load_examples, load_manifest
+
+    out: list[str] = []
+    for s in sources:
+        manifest = load_manifest(s.dataset)
+        langs = [x for x in s.languages if x in manifest.languages] if s.languages else None
+        out += [ex.question for exs in load_examples(manifest, langs, s.split, s.limit).values() for ex in exs]
+    return out
+
+
+def check_pair(train: StrictModel, command: str, evaluation: StrictModel, where: str) -> int:
+    """Refuse a training recipe whose questions appear in its evaluation recipe; returns how many it checked."""
+    from mlreason.data.splits import question_overlap
+
+    asked = questions(training_sources(train, command))
+    shared = question_overlap(asked, questions(evaluation_sources(evaluation)))
+    if shared:
+        raise ConfigError(f"{where}: {len(shared)} training question(s) also appear in its evaluation recipe, "
+                          f"e.g. {shared[0][:80]!r}; train on a training split (e.g. mgsm8kinstruct-qt)")
+    return len(asked)
+
+
+def check_recipe(path: Path, eval_recipe: Path | None = None, strict: bool = False) -> list[str]:
+    """Validate a recipe, refuse test-split training and train/eval question overlap; returns notes.
+
+    The evaluation recipe is `eval_recipe` or the recipe's `evaluated_with:`. Training data that is
+    not on disk (a dataset to convert first) is a note, or an error when `strict` (make pipeline).
+    """
+    from mlreason.data.splits import check_training_split
+
+    cfg = validate_recipe(path)
+    command = read_recipe(path).get("command")
+    sources = training_sources(cfg, command)
+    for s in sources:
+        check_training_split(s.dataset, s.split, allow=s.allow_test_split, key=f"{path}: {s.key}")
+    paired = eval_recipe or read_recipe(path).get("evaluated_with")
+    if not sources or not paired:
+        return []
+    paired = Path(paired)
+    evaluation = validate_recipe(paired)
+    if read_recipe(paired).get("command") != "evaluate":
+        raise ConfigError(f"{path}: evaluated_with {paired} is not an evaluate recipe")
+    missing = [(s, f) for s in sources for f in missing_files(s)]
+    if missing:
+        if strict:
+            from mlreason.data.manifest import load_manifest
+
+            how = load_manifest(missing[0][0].dataset).obtain or "download it and point the manifest's files: at it"
+            raise ConfigError(f"{path}: training data not found ({missing[0][1]}), so it cannot be checked against "
+                              f"{paired}. {how}")
+        return [f"overlap with {paired} not checked: training data not present ({missing[0][1]})"]
+    n = check_pair(cfg, command, evaluation, str(path))
+    return [f"no overlap with {paired} ({n:,} training questions)"]

@@ -16,7 +16,7 @@ from mlreason.config import load_config
 from mlreason.finetune.config import FinetuneConfig
 
 REPO = Path(__file__).resolve().parent.parent
-QT = "data.sources=[{kind: translation, dataset: tinyworld, split: test, limit: 2, languages: [sw]}]"
+QT = "data.sources=[{kind: translation, dataset: tinyworld, split: train, limit: 2, languages: [sw]}]"
 
 
 def _invoke(*args: str):
@@ -40,9 +40,12 @@ def _probe_report(path: Path, num_layers: int) -> Path:
     (["--mode", "plast"], "needs layers"),
     (["--mode", "lora", "--layers", "0", "-s", "method.lora.targets=[c_attn]"], "LoRA target(s) c_attn"),
     (["--mode", "slam", "--layers", "0", "-s", "data.sources=[]"], "no training data"),
-    (["--mode", "slam", "--layers", "0", "-s", "data.sources=[{kind: cot, dataset: mgsm, limit: 2}]"],
-     "has no solutions"),
-    (["--mode", "slam", "--layers", "0", "-s", "data.sources=[{kind: translation, dataset: tinyworld, languages: [en]}]"],
+    (["--mode", "slam", "--layers", "0", "-s",
+      "data.sources=[{kind: cot, dataset: mgsm, limit: 2, allow_test_split: true}]"], "has no solutions"),
+    (["--mode", "slam", "--layers", "0", "-s", "data.sources=[{kind: translation, dataset: msvamp}]"],
+     "data.sources[0] trains on msvamp's 'test' split, an evaluation set"),
+    (["--mode", "slam", "--layers", "0", "-s",
+      "data.sources=[{kind: translation, dataset: tinyworld, split: train, languages: [en]}]"],
      "need a source language other than en"),
     (["--mode", "sft"], "method.mode"),
 ])
@@ -70,7 +73,7 @@ def test_empty_dataset_file(tiny_models, tmp_path):
     for lang in ("en", "sw"):
         (tmp_path / "d" / f"{lang}.jsonl").write_text("")
     manifest = tmp_path / "empty.yaml"
-    manifest.write_text('name: empty\nlanguages: [en, sw]\nsplits:\n  test:\n    files: "d/{lang}.jsonl"\n')
+    manifest.write_text('name: empty\nlanguages: [en, sw]\nsplits:\n  train:\n    files: "d/{lang}.jsonl"\n')
     res = _invoke("-m", str(tiny_models["qwen2"]), "--mode", "full", "-o", str(tmp_path / "run"),
                   "-s", f"data.sources=[{{kind: translation, dataset: {manifest}}}]")
     _one_line_error(res, 2, "no rows in")

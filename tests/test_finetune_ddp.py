@@ -33,7 +33,7 @@ def test_accelerate_launch_two_processes(tiny_models, tmp_path):
            "--dynamo_backend", "no", mlreason, "finetune", "-m", str(tiny_models["qwen2"]), "--mode", "slam",
            "--layers", "0-1", "-o", str(out), "-s", "train.max_steps=2", "-s", "train.batch_size=2",
            "-s", "train.progress=false",
-           "-s", "data.sources=[{kind: translation, dataset: tinyworld, split: test, limit: 4, languages: [sw]}]"]
+           "-s", "data.sources=[{kind: translation, dataset: tinyworld, split: train, limit: 4, languages: [sw]}]"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "CUDA_VISIBLE_DEVICES": ""}
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, check=False)
     assert res.returncode == 0, res.stderr[-3000:]

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from mlreason.config import build_config
 from mlreason.finetune.config import FinetuneConfig
-from mlreason.finetune.layers import count_parameters, parse_layers, select_trainable
+from mlreason.layers import count_parameters, parse_layers, select_trainable
 from mlreason.finetune.train import run_finetune
 from mlreason.errors import UserError
 
@@ -24,9 +24,9 @@ def _cfg(model: Path, out: Path, mode: str, **method) -> FinetuneConfig:
     return build_config(FinetuneConfig, {
         "model": {"name_or_path": str(model)},
         "method": {"mode": mode, "layers": "1,3", "lora": {"r": 4, "alpha": 8, "targets": LORA_TARGETS}, **method},
-        "data": {"sources": [{"kind": "translation", "dataset": "tinyworld", "split": "test", "limit": 3,
+        "data": {"sources": [{"kind": "translation", "dataset": "tinyworld", "split": "train", "limit": 3,
                               "languages": ["de", "th"]},
-                             {"kind": "cot", "dataset": "tinyworld", "split": "test", "limit": 3, "languages": ["sw"]}],
+                             {"kind": "cot", "dataset": "tinyworld", "split": "train", "limit": 3, "languages": ["sw"]}],
                  "cutoff_len": 96},
         # Adam moves every tensor with a gradient by ~lr in its first step: one step suffices
         "train": {"learning_rate": 1e-2, "max_steps": 1, "batch_size": 3, "save_steps": 100, "progress": False},
@@ -84,7 +84,7 @@ def test_only_chosen_parameters_change(tiny_models, tmp_path, mode):
 
 
 def test_paper_arithmetic_slam_share_llama2():
-    """METHODS.md: SLAM on 6 layers of Llama-2-7B trains 8.03% of the parameters, of 13B 6.53%."""
+    """SLAM (arXiv 2501.03681): 6 layers of Llama-2-7B are 8.03% of the parameters, of 13B 6.53%."""
     from transformers import AutoModelForCausalLM, LlamaConfig
 
     shares = {}

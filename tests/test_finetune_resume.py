@@ -33,7 +33,7 @@ def _cfg(model: Path, out: Path, resume: bool = False) -> FinetuneConfig:
         "model": {"name_or_path": str(model)},
         "method": {"mode": "slam", "layers": "0-1"},
         # 6 examples, batch 2: 3 steps per epoch, so step 4 lies in the second epoch (reshuffled)
-        "data": {"sources": [{"kind": "cot", "dataset": "tinyworld", "split": "test", "limit": 3,
+        "data": {"sources": [{"kind": "cot", "dataset": "tinyworld", "split": "train", "limit": 3,
                               "languages": ["en", "zh"]}], "cutoff_len": 64},
         "train": {"learning_rate": 5e-3, "max_steps": 4, "batch_size": 2, "save_steps": 2, "progress": False,
                   "warmup_ratio": 0.25, "weight_decay": 0.01},

@@ -20,9 +20,17 @@ def test_pipeline_stages_resolve(model: str, size: str, monkeypatch: pytest.Monk
                          capture_output=True, text=True, check=True).stdout
     stages = [shlex.split(line) for line in out.splitlines() if "mlreason" in line]
     commands = [argv[argv.index("mlreason") + 1] for argv in stages]
-    assert commands == ["evaluate", "probe-layers", "finetune", "evaluate", "rl-train", "evaluate", "compare"]
+    assert commands == ["recipes", "evaluate", "probe-layers", "finetune", "evaluate", "rl-train", "evaluate",
+                        "compare"]
     for argv in stages:
         args = argv[argv.index("mlreason") + 1:]
+        if args[0] == "recipes":   # the data check comes first: strict, so it needs MGSM8KInstruct converted
+            assert args[-1] == "--strict"
+            assert args[args.index("--eval") + 1].endswith(f"qwen2.5-{size}-mgsm-msvamp.yaml")
+            res = CliRunner().invoke(app, args)
+            text = " ".join(res.output.split())
+            assert res.exit_code == 2 and "no overlap with" in text and "mlreason.data.mgsm8kinstruct full" in text
+            continue
         if args[0] == "compare":
             continue
         res = CliRunner().invoke(app, [*args, "--dry-run"])

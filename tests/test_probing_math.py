@@ -12,8 +12,8 @@ import torch
 
 from mlreason.errors import UserError
 from mlreason.probing import scoring
-from mlreason.probing.arch import find_gated_mlps, parameter_shares
-from mlreason.probing.selection import layer_scores, population_variance, select_layers, slam_scores
+from mlreason.layers import LoraSection, gated_mlps, mode_counts
+from mlreason.probing.selection import layer_scores, population_variance, select_layers, slam_scores, top_layers
 
 # P[layer, neuron, (en, de)]; sorted values: 0 0 .05 .1 .2 .5 .5 .6 .7 .8 .8 .9
 P = torch.tensor([
@@ -89,16 +89,43 @@ def test_slam_score_by_hand() -> None:
 
 
 def test_selection_strategies_by_hand() -> None:
-    scores = layer_scores(COUNTS, OVERLAP, ref=0)
-    assert select_layers(scores, "slam", 2) == ([0, 3], "slam")
-    assert select_layers(scores, "slam", 3) == ([0, 2, 3], "slam")
-    assert select_layers(scores, "top-k", 2, score="total") == ([0, 1], "total")   # 6, 6, 3, 6: ties -> lower
-    assert select_layers(scores, "top-k", 2, score="max") == ([0, 3], "max")
-    assert select_layers(scores, "plast", 1, shallow_fraction=0.5) == ([0], "total")
+    scores = layer_scores(COUNTS, OVERLAP, ref=0)      # slam 2.25 0 2 2.25; total 6 6 3 6; max 4 2 3 4
+    assert select_layers(scores, "slam", 2, candidates="all") == ([0, 3], "slam", 4)
+    assert select_layers(scores, "slam", 3, candidates="all") == ([0, 2, 3], "slam", 4)
+    assert select_layers(scores, "slam", 2) == ([0, 1], "slam", 2)              # default: the bottom half
+    assert select_layers(scores, "slam", 1, shallow_fraction=0.75) == ([0], "slam", 3)
+    assert select_layers(scores, "top-k", 2, score="total") == ([0, 1], "total", 4)   # ties -> lower
+    assert select_layers(scores, "top-k", 2, score="max") == ([0, 3], "max", 4)
+    assert select_layers(scores, "plast", 1, shallow_fraction=0.5) == ([0], "total", 2)
     with pytest.raises(UserError, match="n_layers=5 but the model has 4 layers"):
         select_layers(scores, "slam", 5)
-    with pytest.raises(UserError, match="shallow layers"):
+    with pytest.raises(UserError, match="exceeds the 2 bottom layers plast considers"):
         select_layers(scores, "plast", 3, shallow_fraction=0.5)
+
+
+def u_shaped_counts(num_layers: int = 32) -> torch.Tensor:
+    """Counts [32, 7] shaped like LAPE on LLaMA-2-7B: layer 0 and the top third rich, the middle poor.
+
+    Per-language totals are LAPE's released LLaMA-2-7B ones (en 95, zh 583, fr 1022, es 838, vi 836,
+    id 1068, ja 582); each is spread over the layers by one U-shaped weight: a decay from layer 0
+    plus a rise over the top 12 layers.
+    """
+    totals = torch.tensor([95, 583, 1022, 838, 836, 1068, 582], dtype=torch.float64)
+    layer = torch.arange(num_layers, dtype=torch.float64)
+    weight = torch.exp(-layer / 2) + 0.6 * torch.exp((layer - (num_layers - 1)) / 4) * (layer >= num_layers - 12)
+    weight = (weight + 0.01) / (weight + 0.01).sum()
+    return torch.round(weight[:, None] * totals[None, :]).long()
+
+
+def test_slam_and_plast_on_a_u_shaped_7b_profile() -> None:
+    """Unconstrained, the slam score takes top layers; the default bottom candidates give SLAM's layers 0-5."""
+    counts = u_shaped_counts()
+    assert counts[:, 1].tolist()[:6] == [108, 66, 41, 25, 16, 10] and counts[:, 1].tolist()[-3:] == [40, 51, 65]
+    scores = layer_scores(counts, torch.minimum(counts, counts[:, :1]), ref=0)   # overlap with en (column 0)
+    assert top_layers(scores["slam"], 6) == [0, 1, 2, 29, 30, 31]
+    assert select_layers(scores, "slam", candidates="all")[0] == [0, 1, 2, 29, 30, 31]
+    assert select_layers(scores, "slam") == ([0, 1, 2, 3, 4, 5], "slam", 16)
+    assert select_layers(scores, "plast") == ([0, 1, 2, 3, 4], "total", 16)
 
 
 def _meta_llama(hidden: int, inter: int, layers: int, heads: int):
@@ -114,27 +141,41 @@ def _meta_llama(hidden: int, inter: int, layers: int, heads: int):
 def test_parameter_shares_llama2_7b_and_13b() -> None:
     model = _meta_llama(4096, 11008, 32, 32)
     assert sum(p.numel() for p in model.parameters()) == 6_738_415_616
-    assert len(find_gated_mlps(model)) == 32
-    shares = parameter_shares(model, list(range(6)), lora_rank=8,
-                              lora_targets=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    assert len(gated_mlps(model)) == 32
+    shares = mode_counts(model, list(range(6)), LoraSection(r=8))
     assert shares["slam"]["params"] == 6 * 2 * 4096 * 11008
     assert round(100 * shares["slam"]["share"], 2) == 8.03
     assert shares["plast"]["params"] == 6 * (4 * 4096 * 4096 + 3 * 4096 * 11008 + 2 * 4096)
     assert shares["lora"]["params"] == 6 * 8 * (4 * 2 * 4096 + 3 * (4096 + 11008))
+    assert mode_counts(model, list(range(6)))["lora"]["params"] == 2 * shares["lora"]["params"]   # default r=16
     assert shares["full"]["share"] == 1.0
     model = _meta_llama(5120, 13824, 40, 40)
-    shares = parameter_shares(model, list(range(6)))
+    shares = mode_counts(model, list(range(6)))
     assert round(100 * shares["slam"]["share"], 2) == 6.53
 
 
-def test_parameter_shares_phi3_counts_half_of_gate_up() -> None:
+def test_plast_default_is_14_to_15_percent_of_a_7b() -> None:
+    """PLAST's default 5 layers: 15.0% of Llama-2-7B (LLaVA-1.5's language model), 15.3% of Qwen2.5-7B."""
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    assert round(100 * mode_counts(_meta_llama(4096, 11008, 32, 32), list(range(5)))["plast"]["share"], 1) == 15.0
+    qwen = Qwen2Config(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+                       num_key_value_heads=4, vocab_size=152064, tie_word_embeddings=False)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(qwen)
+    assert round(100 * mode_counts(model, list(range(5)))["plast"]["share"], 1) == 15.3
+
+
+def test_phi3_slam_is_unavailable_in_probe_and_finetune_alike() -> None:
     from transformers import AutoModelForCausalLM, Phi3Config
 
     cfg = Phi3Config(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=2,
-                     num_key_value_heads=2, vocab_size=100, pad_token_id=0)
+                     num_key_value_heads=2, vocab_size=100, pad_token_id=0, eos_token_id=0, bos_token_id=0)
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(cfg)
-    assert parameter_shares(model, [1])["slam"]["params"] == 64 * 96 + 96 * 64
+    shares = mode_counts(model, [1])
+    assert shares["slam"]["params"] is None and "fuses gate_up_proj" in shares["slam"]["unavailable"]
+    assert shares["lora"]["params"] == 16 * ((64 + 3 * 64) + (64 + 64) + (64 + 2 * 96) + (96 + 64))
 
 
 def test_model_without_gated_mlp_is_a_user_error() -> None:
@@ -142,5 +183,5 @@ def test_model_without_gated_mlp_is_a_user_error() -> None:
 
     with torch.device("meta"):
         model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=50))
-    with pytest.raises(UserError, match="GPT2LMHeadModel has no gated MLP"):
-        find_gated_mlps(model)
+    with pytest.raises(UserError, match="GPT2LMHeadModel .* is not in mlreason.layers.ARCHITECTURES"):
+        gated_mlps(model)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from mlreason.cli.main import app
 from mlreason.models import load_model, load_tokenizer
-from mlreason.probing.arch import find_gated_mlps
+from mlreason.layers import gated_mlps
 from mlreason.probing.config import ProbeConfig
 from mlreason.probing.pim import inhibited_share, replay_batch
 
@@ -32,7 +32,7 @@ def test_replay_positions_by_hand() -> None:
 @torch.no_grad()
 def _during_generation(model, tokenizer, prompt: str, max_new_tokens: int) -> tuple[list[float], int]:
     """Reference: count act <= 0 at the newest position of every decoding step, with the KV cache."""
-    gated = find_gated_mlps(model)
+    gated = gated_mlps(model)
     inhibited = [0] * len(gated)
     steps = [0]
 

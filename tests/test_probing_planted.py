@@ -137,7 +137,7 @@ def _probe(planted: tuple[Path, dict[str, str]], out: Path, **overrides: object)
         "data": {"text_files": files},
         "lape": {"selection_ratio": 8 / (LAYERS * INTER)},   # = the number of planted neurons
         "plnd": {"top_k": 2},
-        "selection": {"n_layers": 2},
+        "selection": {"n_layers": 2, "candidates": "all"},   # planted layer 3 is in the top half
         "batch_size": 5,
         "output_dir": str(out),
         **overrides,
@@ -154,6 +154,7 @@ def test_lape_recovers_planted_neurons_and_layers(planted, tmp_path: Path) -> No
     assert report["overlap_with_reference"]["de"] == [0, 2, 0, 0]
     assert report["layer_scores"]["slam"] == [0.0, 1.0, 0.0, 1.0]
     assert report["chosen_layers"] == [1, 3]
+    assert report["selection"]["candidates"] == "all" and report["selection"]["candidate_layers"] == [0, 1, 2, 3]
     assert report["data"]["documents"] == {"en": 12, "de": 12, "zh": 12}
     assert 0.0 < report["method_details"]["tau"] < 1.0
 
@@ -170,3 +171,4 @@ def test_top_k_and_plast_pick_the_planted_layers(planted, tmp_path: Path) -> Non
     assert report["chosen_layers"] == [1, 3]
     report = _probe(planted, tmp_path / "plast", selection={"strategy": "plast", "n_layers": 1})
     assert report["chosen_layers"] == [1]   # the only planted layer in the shallow half
+    assert report["selection"]["candidates"] == "bottom" and report["selection"]["candidate_layers"] == [0, 1]

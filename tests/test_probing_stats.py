@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from mlreason.models import load_model, load_tokenizer
-from mlreason.probing.arch import find_gated_mlps
+from mlreason.layers import gated_mlps
 from mlreason.probing.config import ProbeConfig
 from mlreason.probing.run import run_probe
 from mlreason.probing.stats import ActivationRecorder, collect_stats
@@ -66,7 +66,7 @@ def test_hooks_are_removed_on_error(tiny_models: dict[str, Path]) -> None:
         collect_stats(model, tok, TEXTS, progress=boom)
     assert _hooks(model) == 0
     with pytest.raises(IndexError):
-        with ActivationRecorder(find_gated_mlps(model), plnd_top_k=3):
+        with ActivationRecorder(gated_mlps(model), plnd_top_k=3):
             assert _hooks(model) == 8
             model(input_ids=torch.tensor([[10**7]]))    # out-of-vocabulary id: the forward fails
     assert _hooks(model) == 0

@@ -46,17 +46,23 @@ def show(
 
 
 @app.command("validate")
-def validate(paths: list[Path] | None = typer.Argument(None, help="Recipes (default: all shipped).")) -> None:
-    """Check recipes against their config schemas; exit 2 if any is invalid."""
-    from mlreason.recipes import list_recipes, validate_recipe
+def validate(
+    paths: list[Path] | None = typer.Argument(None, help="Recipes (default: all shipped)."),
+    eval_recipe: Path | None = typer.Option(None, "--eval", help="Evaluation recipe to check training recipes "
+                                                                 "against (default: each one's evaluated_with)."),
+    strict: bool = typer.Option(False, "--strict", help="Training data that is not on disk is an error."),
+) -> None:
+    """Check recipes against their config schemas, test-split training and train/eval overlap; exit 2 if any fails."""
+    from mlreason.errors import UserError
+    from mlreason.recipes import check_recipe, list_recipes
 
     targets = paths or [info.path for info in list_recipes()]
     bad = 0
     for path in targets:
         try:
-            validate_recipe(path)
-            console.print(f"[green]ok[/]   {path}")
-        except ConfigError as e:
+            notes = check_recipe(path, eval_recipe, strict)
+            console.print(f"[green]ok[/]   {path}" + "".join(f"\n     {n}" for n in notes), highlight=False)
+        except (ConfigError, UserError) as e:
             bad += 1
             console.print(f"[red]fail[/] {e}", highlight=False)
     if bad:

@@ -72,6 +72,7 @@ class Manifest(StrictModel):
     license: str = ""
     citation: str = ""
     homepage: str = ""
+    obtain: str = ""  # how to get files that are not shipped: said when they are missing
     languages: list[str]
     language_files: dict[str, str] = {}  # code -> token in file names / hub configs (bn -> Bengali)
     splits: dict[str, SplitSource]
@@ -202,6 +203,8 @@ def _raw_rows(manifest: Manifest, split: str, language: str, source: str) -> tup
     if use_local:
         if path is None:
             raise UserError(f"manifest {manifest.name} split {split!r} has no `files:`; use source='hub' or add files")
+        if manifest.obtain and not path.is_file():
+            raise UserError(f"{manifest.name}: {path} not found. {manifest.obtain}")
         rows = read_rows(path, manifest.format, header=manifest.header, columns=manifest.columns)
         return rows, manifest.fields, str(path)
     if spec.hub is None:

@@ -1,11 +1,12 @@
-"""Selective fine-tuning (METHODS.md section 2): SLAM, PLAST, LoRA on chosen layers, and full.
+"""Selective fine-tuning (docs/finetune-and-probing.md): SLAM, PLAST, LoRA on chosen layers, and full.
 
     mlreason finetune recipes/tiny/slam-qt.yaml
     from mlreason.finetune import FinetuneConfig, run_finetune
 
-config.py (FinetuneConfig), layers.py (which parameters each mode trains), data.py (translation
-pairs, CoT SFT, mixtures, response-only labels), train.py (Trainer run, save, resume),
-callbacks.py (metrics.jsonl, rich progress).
+config.py (FinetuneConfig), data.py (translation pairs, CoT SFT, mixtures, response-only labels),
+train.py (Trainer run with fp32 master weights, save, resume), callbacks.py (metrics.jsonl, rich
+progress). Which parameters each mode trains lives in mlreason.layers, shared with probe-layers
+and rl-train; the precision rules in mlreason.precision.
 """
 
 from mlreason.finetune.config import FinetuneConfig

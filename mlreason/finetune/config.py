@@ -8,42 +8,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from mlreason.config import StrictModel
+from mlreason.layers import LoraSection, MethodSection, Mode
 
-Mode = Literal["slam", "plast", "lora", "full"]
-LORA_DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+__all__ = ["DataSection", "FinetuneConfig", "LoraSection", "MethodSection", "Mode", "SourceSection", "TrainSection"]
 
 
 class ModelSection(StrictModel):
     name_or_path: str = Field("artifacts/tiny/qwen2", description="Hub id or local folder.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        "float32", description="Weights as loaded; mixed precision is train.bf16.")
+        "float32", description="Load dtype = serving dtype of the saved model; trainable parameters are held "
+                               "in float32 (master weights) whatever it is.")
     trust_remote_code: bool = False
-
-
-class LoraSection(StrictModel):
-    r: int = Field(16, ge=1)
-    alpha: int = Field(32, ge=1)
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    targets: list[str] = Field(default_factory=lambda: list(LORA_DEFAULT_TARGETS),
-                               description="Linear module names inside the chosen layers.")
-    merged_export: bool = Field(True, description="Also save the adapter merged into the base weights (model/).")
-
-
-class MethodSection(StrictModel):
-    mode: Mode = Field("slam", description="slam: up/down_proj of the chosen layers; plast: whole chosen layers; "
-                                           "lora: LoRA on the chosen layers; full: everything.")
-    layers: str | list[int] | None = Field(None, description='"0-5", "0,2,4" or [0, 2, 4]; ignored by full.')
-    layers_from: Path | None = Field(None, description="probe-layers report (probe.json) with chosen_layers.")
-    lora: LoraSection = Field(default_factory=LoraSection)
-
-    @model_validator(mode="after")
-    def _one_layer_source(self) -> MethodSection:
-        if self.layers is not None and self.layers_from is not None:
-            raise ValueError("give method.layers or method.layers_from, not both")
-        return self
 
 
 class SourceSection(StrictModel):
@@ -57,6 +35,11 @@ class SourceSection(StrictModel):
     target_language: str = Field("en", description="translation: the language questions are translated into.")
     limit: int | None = Field(None, ge=1, description="At most this many rows per language.")
     weight: float = Field(1.0, gt=0.0, description="Repeat (>1) or subsample (<1) this source's examples.")
+    solution_language: str | None = Field(
+        None, description="cot: answer with the parallel row's solution in this language (e.g. en: the "
+                           "question in L -> the English solution); null = the question's own language.")
+    prompt_style: Literal["native-cot", "en-cot"] | None = Field(None, description="cot: overrides data.prompt_style.")
+    allow_test_split: bool = Field(False, description="Allow training on a test split (an evaluation set).")
 
 
 class DataSection(StrictModel):
@@ -77,7 +60,8 @@ class TrainSection(StrictModel):
     warmup_ratio: float = Field(0.0, ge=0.0, le=1.0)
     weight_decay: float = Field(0.0, ge=0.0)
     max_grad_norm: float = Field(1.0, gt=0.0)
-    bf16: Literal["auto", True, False] = Field("auto", description="auto: on a GPU that supports it.")
+    bf16: Literal["auto", True, False] = Field(
+        "auto", description="bf16 autocast; auto: on a GPU that supports it, and always for a bfloat16 load.")
     gradient_checkpointing: bool = False
     save_steps: int = Field(500, ge=1)
     save_total_limit: int | None = Field(2, ge=1)

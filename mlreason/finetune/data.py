@@ -2,9 +2,10 @@
 
     pairs = translation_pairs("tinyworld", split="train", sources=["sw", "th"], target="en")
     cot = cot_examples("tinyworld", split="train", languages=["en"], style="native-cot")
+    answer = cot_examples("mgsm8kinstruct-qt", languages=["sw"], style="en-cot", solution_language="en")
     rows = [tokenize_example(tok, ex, "plain", cutoff=512) for ex in mix([pairs, cot], [1.0, 2.0])]
 
-Question translation is the QAlign/SLAM format (METHODS.md section 2): "Translate the following
+Question translation is the QAlign/SLAM format (arXiv 2401.07817, 2501.03681): "Translate the following
 sentences from {Src} to {Tgt}." + the question in Src -> the same question in Tgt (the rows of a
 parallel manifest are the same problems). CoT SFT uses `build_prompt(example, "native-cot")`,
 0-shot, with the dataset's reference solution as the response, so `mlreason evaluate --prompt
@@ -20,6 +21,7 @@ from typing import Any
 
 from mlreason.data.manifest import load_examples, load_manifest, parallel_rows
 from mlreason.data.prompts import build_prompt
+from mlreason.data.splits import check_training_split
 from mlreason.errors import UserError
 from mlreason.language import LANGUAGE_NAMES
 
@@ -63,20 +65,31 @@ def translation_pairs(dataset: str, *, split: str | None = None, sources: Sequen
 
 
 def cot_examples(dataset: str, *, split: str | None = None, languages: Sequence[str] | None = None,
-                 limit: int | None = None, style: str = "native-cot") -> list[SFTExample]:
-    """Question in language L (0-shot `style` prompt) -> the reference solution in L."""
+                 limit: int | None = None, style: str = "native-cot",
+                 solution_language: str | None = None) -> list[SFTExample]:
+    """Question in language L (0-shot `style` prompt) -> the reference solution in L, or in `solution_language`.
+
+    With `solution_language` the rows must be parallel: the question in L is answered with the same
+    row's solution in that language (SLAM's answer task: a question in L -> the English solution).
+    """
     manifest = load_manifest(dataset)
     if manifest.fields.solution is None:
         raise UserError(f"dataset {manifest.name} has no solutions (fields.solution in its manifest); "
                         "use kind: translation or a dataset with worked solutions")
+    langs = list(languages) if languages else list(manifest.languages)
+    if solution_language is None:
+        pairs = [(ex, ex) for exs in load_examples(manifest, langs, split, limit).values() for ex in exs]
+    else:
+        rows = parallel_rows(load_examples(manifest, list(dict.fromkeys([*langs, solution_language])), split, limit))
+        pairs = [(row[lang], row[solution_language]) for lang in langs for row in rows]
     out = []
-    for lang, examples in load_examples(manifest, list(languages) if languages else None, split, limit).items():
-        for ex in examples:
-            if not ex.solution:
-                continue
-            prompt = build_prompt(ex, style)
-            sep = "" if prompt.endswith(("：", "\n")) else " "  # as in the MGSM exemplars ("问题：..." takes no space)
-            out.append(SFTExample(prompt, sep + ex.solution, lang, f"cot:{manifest.name}:{lang}"))
+    for ex, answer in pairs:
+        if not answer.solution:
+            continue
+        prompt = build_prompt(ex, style)
+        sep = "" if prompt.endswith(("：", "\n")) else " "  # as in the MGSM exemplars ("问题：..." takes no space)
+        tag = ex.language if solution_language is None else f"{ex.language}-{solution_language}"
+        out.append(SFTExample(prompt, sep + answer.solution, ex.language, f"cot:{manifest.name}:{tag}"))
     return out
 
 
@@ -97,19 +110,21 @@ def mix(parts: Sequence[list[SFTExample]], weights: Sequence[float], seed: int =
 
 
 def build_examples(data: Any) -> list[SFTExample]:
-    """All examples of a DataSection's sources, weighted."""
+    """All examples of a DataSection's sources, weighted; a source on a test split is refused unless allowed."""
     if not data.sources:
         raise UserError("no training data: add data.sources (kind translation or cot, dataset, languages)")
     parts = []
-    for s in data.sources:
+    for i, s in enumerate(data.sources):
+        split = check_training_split(s.dataset, s.split, allow=s.allow_test_split, key=f"data.sources[{i}]")
         if s.kind == "translation":
-            part = translation_pairs(s.dataset, split=s.split, sources=s.languages, target=s.target_language,
+            part = translation_pairs(s.dataset, split=split, sources=s.languages, target=s.target_language,
                                      limit=s.limit)
         else:
-            part = cot_examples(s.dataset, split=s.split, languages=s.languages, limit=s.limit,
-                                style=data.prompt_style)
+            part = cot_examples(s.dataset, split=split, languages=s.languages, limit=s.limit,
+                                style=s.prompt_style or data.prompt_style, solution_language=s.solution_language)
         if not part:
-            raise UserError(f"data source {s.kind}:{s.dataset} gave no examples; check its languages and split")
+            raise UserError(f"data source {s.kind}:{s.dataset} gave no examples; check its languages and split "
+                            "(cot needs rows with a solution)")
         parts.append(part)
     return mix(parts, [s.weight for s in data.sources], data.seed)
 

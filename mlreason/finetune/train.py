@@ -4,10 +4,13 @@
     run_dir = run_finetune(load_config(FinetuneConfig, "recipes/tiny/slam-qt.yaml"))
     accelerate launch --num_processes 2 --cpu -m mlreason.cli.main finetune recipes/tiny/slam-qt.yaml
 
-The Trainer (not a hand-written loop) is what makes `accelerate launch` give DDP/FSDP/DeepSpeed.
-The run folder holds config.yaml, run_info.json, trainable.json (what the mode trains, printed
-before training), metrics.jsonl (Trainer logs), checkpoints/ (resumable), model/ (loadable with
-from_pretrained; for LoRA the merged export) and adapter/ (LoRA only), summary.json.
+The Trainer (not a hand-written loop) is what makes `accelerate launch` give DDP/DeepSpeed.
+Trainable parameters are held in float32 (master weights) while frozen ones keep the load dtype;
+forwards run under bf16 autocast when the model loads in bfloat16 (mlreason.precision), and
+model/ is saved in the load dtype. The run folder holds config.yaml, run_info.json,
+trainable.json (what the mode trains and in which dtype, printed before training), metrics.jsonl
+(Trainer logs), checkpoints/ (resumable, fp32 masters), model/ (loadable with from_pretrained;
+for LoRA the merged export) and adapter/ (LoRA only), summary.json.
 """
 
 from __future__ import annotations
@@ -26,22 +29,13 @@ from mlreason.errors import UserError
 from mlreason.finetune.callbacks import MetricsCallback, RichProgressCallback
 from mlreason.finetune.config import FinetuneConfig
 from mlreason.finetune.data import build_examples, tokenize_all
-from mlreason.finetune.layers import apply_mode, decoder_layers, resolve_layers, trainable_summary
+from mlreason.layers import apply_mode, decoder_layers, resolve_layers, trainable_summary
+from mlreason.precision import autocast_dtype, load_dtype, mib, precision_info, upcast_trainable
 from mlreason.runs import MARKER, append_metrics, atomic_write_json, claim_run_dir
 
 
-def _use_bf16(setting: Any) -> bool:
-    if setting == "auto":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if setting and not (torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
-        if not torch.cuda.is_available():
-            return True  # CPU autocast supports bf16; slower than fp32 on most CPUs but allowed
-        raise UserError("train.bf16=true but this GPU does not support bfloat16; set train.bf16=false")
-    return bool(setting)
-
-
-def training_arguments(cfg: FinetuneConfig, run_dir: Path) -> Any:
-    """TrainingArguments from the train section; checkpoints go to run_dir/checkpoints."""
+def training_arguments(cfg: FinetuneConfig, run_dir: Path, compute: torch.dtype | None = None) -> Any:
+    """TrainingArguments from the train section; `compute` is the autocast dtype (None: float32)."""
     from transformers import TrainingArguments
 
     t = cfg.train
@@ -58,7 +52,8 @@ def training_arguments(cfg: FinetuneConfig, run_dir: Path) -> Any:
         warmup_steps=t.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
         weight_decay=t.weight_decay,
         max_grad_norm=t.max_grad_norm,
-        bf16=_use_bf16(t.bf16),
+        bf16=compute == torch.bfloat16,
+        fp16=compute == torch.float16,
         gradient_checkpointing=t.gradient_checkpointing,
         # non-reentrant checkpointing works with frozen embeddings (no enable_input_require_grads hack)
         gradient_checkpointing_kwargs={"use_reentrant": False} if t.gradient_checkpointing else None,
@@ -91,12 +86,18 @@ def load_for_training(cfg: FinetuneConfig) -> tuple[Any, Any]:
 
 
 def prepare(cfg: FinetuneConfig) -> tuple[Any, Any, list[dict], dict[str, Any]]:
-    """Everything that can fail on bad input, before any output folder is touched."""
+    """Everything that can fail on bad input, before any output folder is touched.
+
+    The model comes back frozen for the mode with its trainable parameters in float32.
+    """
     tok, model = load_for_training(cfg)
     num_layers = len(decoder_layers(model)[1])
     layers = resolve_layers(cfg.method.layers, cfg.method.layers_from, num_layers, cfg.method.mode)
+    serving = load_dtype(model)
+    compute = autocast_dtype(serving, cfg.train.bf16)
     model = apply_mode(model, cfg.method.mode, layers, cfg.method.lora)
     info = trainable_summary(model, cfg.method.mode, layers)
+    info.update(precision_info(serving, compute, upcast_trainable(model, serving)))
     examples = build_examples(cfg.data)
     rows, dropped = tokenize_all(tok, examples, cfg.data.format, cfg.data.cutoff_len)
     info.update(num_layers=num_layers, examples=len(rows), dropped_over_cutoff=dropped,
@@ -105,11 +106,27 @@ def prepare(cfg: FinetuneConfig) -> tuple[Any, Any, list[dict], dict[str, Any]]:
     return tok, model, rows, info
 
 
+def compute_dtype(info: dict[str, Any]) -> torch.dtype | None:
+    """The autocast dtype prepare() chose ("bfloat16 autocast" -> torch.bfloat16; "float32" -> None)."""
+    name = info["compute_dtype"].removesuffix(" autocast")
+    return None if name == "float32" else getattr(torch, name)
+
+
+def weights_line(info: dict[str, Any]) -> str:
+    """"trainable in float32 (master weights, +12.0 MiB over bfloat16), frozen and saved in bfloat16"."""
+    extra = info["master_extra_bytes"]
+    cost = f", +{mib(extra)} over {info['serving_dtype']}" if extra else ""
+    return (f"trainable in {info['master_dtype']} (master weights{cost}), "
+            f"frozen and saved in {info['serving_dtype']}")
+
+
 def print_trainable(info: dict[str, Any], console: Console) -> None:
     table = Table(title=f"finetune --mode {info['mode']}", show_header=False)
     table.add_row("layers", ", ".join(map(str, info["layers"])) + f"  (of {info['num_layers']})")
     table.add_row("trainable parameters", f"{info['trainable']:,} of {info['total']:,}")
     table.add_row("trainable share", f"{100 * info['share']:.3f}%")
+    table.add_row("weights", weights_line(info))
+    table.add_row("compute", info["compute_dtype"])
     table.add_row("examples", f"{info['examples']:,} ({info['response_tokens']:,} response tokens; "
                               f"{info['dropped_over_cutoff']} dropped at the cutoff)")
     console.print(table)
@@ -131,11 +148,14 @@ def last_checkpoint(run_dir: Path) -> str | None:
     return get_last_checkpoint(str(ckpt)) if ckpt.is_dir() else None
 
 
-def save_outputs(trainer: Any, tok: Any, cfg: FinetuneConfig, run_dir: Path) -> None:
-    """model/ loadable with from_pretrained in every mode; LoRA also keeps adapter/."""
+def save_outputs(trainer: Any, tok: Any, cfg: FinetuneConfig, run_dir: Path, serving: torch.dtype) -> None:
+    """model/ in the load (serving) dtype, loadable with from_pretrained in every mode; LoRA also keeps adapter/.
+
+    The fp32 masters are cast down here, once training is over (adapter/ keeps LoRA's fp32 weights).
+    """
     if not trainer.is_world_process_zero():
         return
-    model = trainer.model
+    model = trainer.accelerator.unwrap_model(trainer.model)
     tok.padding_side = "left"  # what generation wants; load_tokenizer sets it again anyway
     if cfg.method.mode == "lora":
         model.save_pretrained(run_dir / "adapter")
@@ -143,6 +163,7 @@ def save_outputs(trainer: Any, tok: Any, cfg: FinetuneConfig, run_dir: Path) -> 
         if not cfg.method.lora.merged_export:
             return
         model = model.merge_and_unload()
+    model = model.to(serving)
     model.config.use_cache = True
     model.save_pretrained(run_dir / "model", safe_serialization=True)
     tok.save_pretrained(run_dir / "model")
@@ -162,15 +183,15 @@ def run_finetune(cfg: FinetuneConfig, console: Console | None = None, callbacks:
     if cfg.resume and not (out / MARKER).is_file():
         raise UserError(f"cannot resume: {out} holds no earlier run; drop --resume")
     tok, model, rows, info = prepare(cfg)
-    args = training_arguments(cfg, out)
+    args = training_arguments(cfg, out, compute_dtype(info))
     if args.process_index == 0:
         print_trainable(info, console)
     run_dir = _claim(cfg, args)
     resume_from = last_checkpoint(run_dir) if cfg.resume else None
     if args.process_index == 0:
         atomic_write_json(run_dir / "trainable.json", info)
-        append_metrics(run_dir, {"event": "trainable", **{k: info[k] for k in ("mode", "trainable", "total", "share")},
-                                 "resumed_from": resume_from})
+        keys = ("mode", "trainable", "total", "share", "master_dtype", "master_extra_bytes", "compute_dtype")
+        append_metrics(run_dir, {"event": "trainable", **{k: info[k] for k in keys}, "resumed_from": resume_from})
     collator = DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=-100)
     trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collator,
                       callbacks=[MetricsCallback(run_dir), RichProgressCallback(console, cfg.train.progress),
@@ -179,7 +200,7 @@ def run_finetune(cfg: FinetuneConfig, console: Console | None = None, callbacks:
     result = trainer.train(resume_from_checkpoint=resume_from)
     if trainer.state.global_step < trainer.state.max_steps:  # stopped early by a callback: keep it resumable
         return run_dir
-    save_outputs(trainer, tok, cfg, run_dir)
+    save_outputs(trainer, tok, cfg, run_dir, getattr(torch, info["serving_dtype"]))
     if trainer.is_world_process_zero():
         summary = {**{k: v for k, v in info.items() if k != "sources"}, "global_step": trainer.state.global_step,
                    "world_size": args.world_size,

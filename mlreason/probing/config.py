@@ -1,4 +1,4 @@
-"""Typed config of `mlreason probe-layers` (defaults from METHODS.md section 1).
+"""Typed config of `mlreason probe-layers` (defaults: docs/finetune-and-probing.md and the LAPE/PLND papers).
 
 `mlreason probe-layers recipes/probe/tiny-mgsm.yaml -s method=plnd --dry-run` prints the resolved
 config; every key below can be set in a recipe or with `-s key.sub=value`.
@@ -12,11 +12,6 @@ from typing import Literal
 from pydantic import Field
 
 from mlreason.config import StrictModel
-
-# Mirrors mlreason.finetune.config.LORA_DEFAULT_TARGETS, so the share shown is what finetune would train
-# (on Phi-3, whose q/k/v and gate/up are fused, add qkv_proj and gate_up_proj to both).
-DEFAULT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-
 
 class ProbeModel(StrictModel):
     name_or_path: str = ""
@@ -47,15 +42,18 @@ class PlndOptions(StrictModel):
 
 class SelectionOptions(StrictModel):
     strategy: Literal["slam", "plast", "top-k"] = "slam"
-    n_layers: int = Field(6, ge=1)
+    n_layers: int | None = Field(None, ge=1)               # null: slam 6, plast 5 (~14-15% of a 7B), top-k 6
     score: Literal["slam", "total", "max"] = "total"       # the score `top-k` ranks layers by
-    shallow_fraction: float = Field(0.5, gt=0.0, le=1.0)   # plast: candidates are the bottom share of layers
+    candidates: Literal["bottom", "all"] | None = None     # null: bottom for slam/plast, all for top-k
+    shallow_fraction: float = Field(0.5, gt=0.0, le=1.0)   # "bottom" = this share of the lowest layers
     reference_language: str = "en"                         # slam: overlap is measured against it
 
 
 class ShareOptions(StrictModel):
-    lora_rank: int = Field(8, ge=1)
-    lora_targets: list[str] = DEFAULT_LORA_TARGETS
+    """LoRA settings the reported lora share assumes; null = finetune's defaults (mlreason.layers.LoraSection)."""
+
+    lora_rank: int | None = Field(None, ge=1)
+    lora_targets: list[str] | None = None
 
 
 class PimOptions(StrictModel):

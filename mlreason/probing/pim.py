@@ -5,8 +5,8 @@
 For each language and parallel row, two prompts (mlreason.data.prompts: "native-cot" and "pim" with
 pim.pim_languages) are answered greedily; the answer is then replayed in one forward pass and the
 hooks count, at every position that produced a generated token (the last prompt token and every
-generated token but the last), how many neurons have act(gate(x)) <= 0. Mu et al. 2024 (METHODS.md
-section 4) report the share rises under PiM. Output: pim.json, pim.png and a table.
+generated token but the last), how many neurons have act(gate(x)) <= 0. Mu et al. 2024 (arXiv
+2403.09073) report the share rises under PiM. Output: pim.json, pim.png and a table.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from rich.table import Table
 
 from mlreason.config import config_to_yaml
 from mlreason.errors import UserError
-from mlreason.probing.arch import find_gated_mlps
+from mlreason.layers import gated_mlps
 from mlreason.probing.config import ProbeConfig
-from mlreason.probing.stats import ActivationRecorder, decoder_forward, run_batch
+from mlreason.probing.stats import ActivationRecorder, decoder_forward, load_probe_model, run_batch
 from mlreason.runs import atomic_write_json, staged_run
 
 
@@ -81,7 +81,7 @@ def replay_batch(pairs: list[tuple[list[int], list[int]]],
 
 def inhibited_share(model: Any, tokenizer: Any, prompts: list[str], cfg: ProbeConfig) -> tuple[list[float], int]:
     """Per layer: share of (generated token, neuron) pairs with act <= 0; and the token count."""
-    gated = find_gated_mlps(model)
+    gated = gated_mlps(model)
     body = decoder_forward(model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     over = torch.zeros(len(gated), dtype=torch.float64)
@@ -135,13 +135,12 @@ def pim_table(mono: list[float], pim: list[float]) -> Table:
 def run_pim(cfg: ProbeConfig, console: Console) -> Path:
     """The PiM inhibition analysis; writes pim.json and pim.png into the results folder."""
     from mlreason.generation.base import apply_chat_template
-    from mlreason.probing.run import load_probe_model
 
     languages, prompts = pim_prompts(cfg)
     out = cfg.resolved_output_dir()
     with staged_run(out, cfg.overwrite, "probe-layers", config_to_yaml(cfg, "probe-layers")) as stage:
         model, tokenizer = load_probe_model(cfg, padding_side="left")
-        find_gated_mlps(model)
+        gated_mlps(model)
         result: dict[str, Any] = {"mono": {}, "pim": {}, "tokens": {"mono": {}, "pim": {}}}
         for lang in languages:
             for kind in ("mono", "pim"):

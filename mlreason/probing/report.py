@@ -87,7 +87,10 @@ def shares_table(shares: dict[str, dict[str, float]], chosen: list[int]) -> Tabl
     table.add_column("parameters", justify="right")
     table.add_column("share", justify="right")
     for mode, row in shares.items():
-        table.add_row(mode, f"{int(row['params']):,}", f"{100 * row['share']:.2f}%")
+        if row["params"] is None:  # the architecture cannot train this mode (e.g. slam on a fused MLP)
+            table.add_row(mode, "n/a", "n/a")
+        else:
+            table.add_row(mode, f"{int(row['params']):,}", f"{100 * row['share']:.2f}%")
     return table
 
 

@@ -20,31 +20,27 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from mlreason.config import config_to_yaml
 from mlreason.errors import UserError
 from mlreason.probing import scoring
-from mlreason.probing.arch import find_gated_mlps, parameter_shares
+from mlreason.layers import LoraSection, gated_mlps, lora_targets, mode_counts
 from mlreason.probing.config import ProbeConfig
 from mlreason.probing.corpus import load_texts
 from mlreason.probing.report import heatmap_png, print_report, scores_png
-from mlreason.probing.selection import layer_scores, select_layers
-from mlreason.probing.stats import ProbeStats, collect_stats
+from mlreason.probing.selection import DEFAULT_CANDIDATES, layer_scores, select_layers
+from mlreason.probing.stats import ProbeStats, collect_stats, load_probe_model
 from mlreason.runs import append_metrics, atomic_write_json, staged_run
-
-
-def load_probe_model(cfg: ProbeConfig, padding_side: str = "right") -> tuple[Any, Any]:
-    from mlreason.models import load_model, load_tokenizer
-
-    if not cfg.model.name_or_path:
-        raise UserError("no model given: pass --model NAME_OR_PATH or set model.name_or_path")
-    m = cfg.model
-    tokenizer = load_tokenizer(m.name_or_path, padding_side=padding_side, trust_remote_code=m.trust_remote_code)
-    model = load_model(m.name_or_path, dtype=m.dtype, device=m.device, trust_remote_code=m.trust_remote_code)
-    return model, tokenizer
 
 
 def check_selection(cfg: ProbeConfig, num_layers: int, languages: list[str]) -> None:
     """Fail before the forward passes on selections that cannot be made on this model."""
     dry = torch.zeros(num_layers, len(languages), dtype=torch.int64)
-    select_layers(layer_scores(dry, dry, None), cfg.selection.strategy, cfg.selection.n_layers,
-                  score=cfg.selection.score, shallow_fraction=cfg.selection.shallow_fraction)
+    sel = cfg.selection
+    select_layers(layer_scores(dry, dry, None), sel.strategy, sel.n_layers, score=sel.score,
+                  shallow_fraction=sel.shallow_fraction, candidates=sel.candidates)
+
+
+def share_lora(cfg: ProbeConfig) -> LoraSection:
+    """The LoRA settings the reported lora share assumes: finetune's defaults unless shares.* says otherwise."""
+    lora = LoraSection()
+    return lora.model_copy(update={"r": cfg.shares.lora_rank or lora.r, "targets": cfg.shares.lora_targets})
 
 
 def collect_with_progress(cfg: ProbeConfig, model: Any, tokenizer: Any, texts: dict, console: Console) -> ProbeStats:
@@ -82,8 +78,9 @@ def build_report(cfg: ProbeConfig, model: Any, stats: ProbeStats, member: torch.
     counts = scoring.counts_per_layer(member)
     overlap = scoring.overlap_per_layer(member, ref) if ref is not None else torch.zeros_like(counts)
     scores = layer_scores(counts, overlap, ref)
-    chosen, score_name = select_layers(scores, sel.strategy, sel.n_layers, score=sel.score,
-                                       shallow_fraction=sel.shallow_fraction)
+    chosen, score_name, pool = select_layers(scores, sel.strategy, sel.n_layers, score=sel.score,
+                                             shallow_fraction=sel.shallow_fraction, candidates=sel.candidates)
+    lora = share_lora(cfg)
     report = {
         "model": cfg.model.name_or_path,
         "architecture": type(model).__name__,
@@ -99,9 +96,13 @@ def build_report(cfg: ProbeConfig, model: Any, stats: ProbeStats, member: torch.
         "overlap_with_reference": ({lang: overlap[:, k].tolist() for k, lang in enumerate(langs)}
                                    if ref is not None else None),
         "layer_scores": {name: s.tolist() for name, s in scores.items()},
-        "selection": {"strategy": sel.strategy, "score": score_name, "n_layers": sel.n_layers},
+        "selection": {"strategy": sel.strategy, "score": score_name, "n_layers": len(chosen),
+                      "candidates": sel.candidates or DEFAULT_CANDIDATES[sel.strategy],
+                      "candidate_layers": list(range(pool))},
         "chosen_layers": chosen,
-        "parameter_shares": parameter_shares(model, chosen, cfg.shares.lora_rank, cfg.shares.lora_targets),
+        # counted by marking trainable, as finetune does, on a meta-device twin (mlreason.layers.mode_counts)
+        "parameter_shares": mode_counts(model, chosen, lora),
+        "lora_assumed": {"r": lora.r, "targets": lora_targets(model, lora)},
         "neurons": scoring.neuron_indices(member, langs),
     }
     return report, counts, scores[score_name]
@@ -123,7 +124,8 @@ def write_outputs(stage: Path, report: dict[str, Any], stats: ProbeStats, counts
     scores_png(stage / "layer_scores.png", score, report["chosen_layers"], report["selection"]["score"],
                f"{name}: layer scores ({report['selection']['strategy']})")
     append_metrics(stage, {"chosen_layers": report["chosen_layers"], "tokens": report["data"]["tokens"],
-                           **{f"share_{m}": v["share"] for m, v in report["parameter_shares"].items()}})
+                           **{f"share_{m}": v["share"] for m, v in report["parameter_shares"].items()
+                              if v["share"] is not None}})
 
 
 def run_probe(cfg: ProbeConfig, console: Console | None = None) -> Path:
@@ -138,7 +140,7 @@ def run_probe(cfg: ProbeConfig, console: Console | None = None) -> Path:
     # staged: the output folder is checked first, and any failure below leaves nothing behind
     with staged_run(out, cfg.overwrite, "probe-layers", config_to_yaml(cfg, "probe-layers")) as stage:
         model, tokenizer = load_probe_model(cfg)
-        check_selection(cfg, len(find_gated_mlps(model)), list(texts))
+        check_selection(cfg, len(gated_mlps(model)), list(texts))
         stats = collect_with_progress(cfg, model, tokenizer, texts, console)
         empty = [lang for lang, n in zip(stats.languages, stats.ntokens.tolist()) if n == 0]
         if empty:

@@ -1,4 +1,4 @@
-"""Pure math that turns activation statistics into language-specific neurons (METHODS.md 1.1, 1.2).
+"""Pure math that turns activation statistics into language-specific neurons (LAPE 2402.16438, PLND 2402.18815).
 
 Notation: L layers, I neurons per layer (MLP intermediate size), K languages. Every function here
 is a small tensor function tested against hand-computed values in tests/test_probing_math.py.

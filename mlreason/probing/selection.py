@@ -1,12 +1,16 @@
-"""Layer selection from per-layer language-specific neuron counts (METHODS.md 1.3).
+"""Layer selection from per-layer language-specific neuron counts (docs/finetune-and-probing.md).
 
-- slam: the reconstruction METHODS.md ships as default (the paper's exact statistic is not public):
+- slam: a reconstruction (the paper's exact statistic is not public, docs/finetune-and-probing.md):
   score[l] = Var_k counts[l, k] + Var_{k != ref} overlap[l, k], population variances, where
   overlap[l, k] is how many of layer l's neurons of language k are also the reference language's.
-  The top n layers by score are chosen.
-- plast: only the bottom `shallow_fraction` of layers are candidates; choose the n with the most
+  The top n (default 6) layers by score among the candidates are chosen.
+- plast: choose the n (default 5, ~14-15% of a 7B model) candidates with the most
   language-specific neurons (where language-specific activation concentrates).
 - top-k: the n layers with the highest chosen score ("slam", "total" or "max" over languages).
+Candidates: "bottom" (default for slam and plast) = the lowest `shallow_fraction` of the layers,
+"all" (default for top-k). On real models LAPE counts are U-shaped (layer 0 and the top ~10
+layers rich): unconstrained, the slam score then picks top layers, whereas SLAM reports and
+trains layers 0-5 of 7B models (tests/test_probing_math.py checks both on a 32-layer U profile).
 Ties go to the lower layer. Shapes: counts/overlap [L, K] -> scores [L].
 """
 
@@ -52,21 +56,36 @@ def layer_scores(counts: torch.Tensor, overlap: torch.Tensor, ref: int | None) -
     }
 
 
-def select_layers(scores: dict[str, torch.Tensor], strategy: str, n_layers: int, *,
-                  score: str = "total", shallow_fraction: float = 0.5) -> tuple[list[int], str]:
-    """Chosen layers (ascending) and the name of the score they were ranked by."""
+DEFAULT_N_LAYERS = {"slam": 6, "plast": 5, "top-k": 6}
+DEFAULT_CANDIDATES = {"slam": "bottom", "plast": "bottom", "top-k": "all"}
+
+
+def candidate_count(num_layers: int, candidates: str, shallow_fraction: float) -> int:
+    """How many of the lowest layers may be chosen: all, or ceil(L * shallow_fraction) for "bottom"."""
+    if candidates == "all":
+        return num_layers
+    if candidates == "bottom":
+        return max(1, math.ceil(num_layers * shallow_fraction))
+    raise UserError(f"unknown selection.candidates {candidates!r}; use bottom or all")
+
+
+def select_layers(scores: dict[str, torch.Tensor], strategy: str, n_layers: int | None = None, *,
+                  score: str = "total", shallow_fraction: float = 0.5,
+                  candidates: str | None = None) -> tuple[list[int], str, int]:
+    """Chosen layers (ascending), the name of the score they were ranked by, and the candidate count.
+
+    n_layers / candidates None: the strategy's defaults (DEFAULT_N_LAYERS, DEFAULT_CANDIDATES).
+    """
+    if strategy not in DEFAULT_N_LAYERS:
+        raise UserError(f"unknown selection.strategy {strategy!r}; use slam, plast or top-k")
+    n = n_layers if n_layers is not None else DEFAULT_N_LAYERS[strategy]
     num_layers = scores["total"].numel()
-    if n_layers > num_layers:
-        raise UserError(f"selection.n_layers={n_layers} but the model has {num_layers} layers; "
+    if n > num_layers:
+        raise UserError(f"selection.n_layers={n} but the model has {num_layers} layers; "
                         f"set selection.n_layers to at most {num_layers}")
-    if strategy == "slam":
-        return top_layers(scores["slam"], n_layers), "slam"
-    if strategy == "plast":
-        shallow = math.ceil(num_layers * shallow_fraction)
-        if n_layers > shallow:
-            raise UserError(f"selection.n_layers={n_layers} exceeds the {shallow} shallow layers plast considers; "
-                            "raise selection.shallow_fraction or lower selection.n_layers")
-        return top_layers(scores["total"], n_layers, candidates=shallow), "total"
-    if strategy == "top-k":
-        return top_layers(scores[score], n_layers), score
-    raise UserError(f"unknown selection.strategy {strategy!r}; use slam, plast or top-k")
+    pool = candidate_count(num_layers, candidates or DEFAULT_CANDIDATES[strategy], shallow_fraction)
+    if n > pool:
+        raise UserError(f"selection.n_layers={n} exceeds the {pool} bottom layers {strategy} considers; raise "
+                        "selection.shallow_fraction, set selection.candidates=all or lower selection.n_layers")
+    name = {"slam": "slam", "plast": "total"}.get(strategy, score)
+    return top_layers(scores[name], n, candidates=pool), name, pool

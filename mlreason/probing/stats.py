@@ -16,11 +16,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
-from mlreason.probing.arch import GatedMLP, find_gated_mlps
+from mlreason.layers import GatedMLP, gated_mlps
+
+
+def load_probe_model(cfg: Any, padding_side: str = "right") -> tuple[Any, Any]:
+    """(model, tokenizer) of a ProbeConfig's model section (probe-layers and its PiM analysis)."""
+    from mlreason.errors import UserError
+    from mlreason.models import load_model, load_tokenizer
+
+    if not cfg.model.name_or_path:
+        raise UserError("no model given: pass --model NAME_OR_PATH or set model.name_or_path")
+    m = cfg.model
+    tokenizer = load_tokenizer(m.name_or_path, padding_side=padding_side, trust_remote_code=m.trust_remote_code)
+    model = load_model(m.name_or_path, dtype=m.dtype, device=m.device, trust_remote_code=m.trust_remote_code)
+    return model, tokenizer
 
 
 @dataclass
@@ -178,7 +192,7 @@ def collect_stats(model: nn.Module, tokenizer, texts: dict[str, Iterable[str]], 
                   max_seq_len: int = 512, max_examples: int | None = None, max_tokens: int | None = None,
                   plnd_top_k: int | None = None, progress: Callable[[str, int], None] | None = None) -> ProbeStats:
     """Activation counts for every language of `texts` (one streaming pass each)."""
-    gated = find_gated_mlps(model)
+    gated = gated_mlps(model)
     body = decoder_forward(model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     over, topk, ntokens, n_docs = [], [], [], []

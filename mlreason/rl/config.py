@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from mlreason.config import StrictModel
-from mlreason.finetune.config import MethodSection, Mode
+from mlreason.layers import MethodSection, Mode
 from mlreason.rl.hints import DEFAULT_GROUPS
 
 
@@ -35,6 +35,7 @@ class DataSection(StrictModel):
     split: str | None = "train"
     limit: int | None = Field(None, ge=1, description="problems per language")
     prompt_style: str = "native-cot"
+    allow_test_split: bool = False  # training on a test split (an evaluation set) is refused unless true
 
 
 class SwitchSection(StrictModel):
@@ -110,7 +111,7 @@ class TrainSection(StrictModel):
     mini_batch_size: int = Field(64, ge=1, description="prompts per optimiser step")
     micro_batch_size: int = Field(8, ge=1, description="sequences per forward/backward")
     seed: int = 0
-    bf16: bool = False
+    bf16: bool = False  # bf16 autocast; always on when the model loads in bfloat16 (fp32 master weights)
 
 
 class RolloutSection(StrictModel):

@@ -4,7 +4,14 @@
 exists); `save_checkpoint` / `load_checkpoint` hold model, optimiser, scheduler, RNG states and
 the trainer's own state (step, data position, hint-switch state) so a resumed run continues
 exactly. Checkpoints are written to a temp folder and renamed, so the last good one survives a crash.
-Run under `accelerate launch` for DDP/FSDP; on one process it is a plain loop.
+Run under `accelerate launch` for DDP; on one process it is a plain loop.
+
+Precision (mlreason.precision): the trainable parameters are fp32 master weights, frozen ones keep
+the load dtype and forwards run under the accelerator's autocast. The rollout generator never sees
+the masters: when they are not in the serving (load) dtype, `engine.serving` is a second model
+that shares every frozen tensor with the policy and holds its own serving-dtype copy of the
+trainable ones; `sync_generator` casts the masters into it and hands it to the generator.
+trainable.json in the run folder records counts, dtypes and the masters' extra memory.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from typing import Any
 import torch
 
 from mlreason.errors import UserError
+from mlreason.precision import (HALF, MASTER_DTYPE, autocast_dtype, checkpoint_dtype, dtype_name, load_dtype,
+                                precision_info, upcast_trainable)
 from mlreason.rl.config import RLConfig
 from mlreason.runs import atomic_write_json
 
@@ -38,6 +47,8 @@ class Engine:
     generator: Any
     ref_model: Any = None
     state: dict[str, Any] = field(default_factory=dict)  # step, cursor, switch, ...
+    serving: Any = None  # serving-dtype twin of the policy for the generator (None: the policy itself)
+    info: dict[str, Any] = field(default_factory=dict)  # what trains, in which dtype (trainable.json)
 
     @property
     def policy(self) -> Any:
@@ -49,14 +60,60 @@ class Engine:
         return bool(self.accelerator.is_main_process)
 
 
-def _apply_trainable(model: Any, cfg: RLConfig) -> Any:
-    """Freeze / wrap the model for the chosen mode with the finetune command's own selection."""
-    from mlreason.finetune.layers import apply_mode, decoder_layers, resolve_layers
+def _apply_trainable(model: Any, cfg: RLConfig) -> tuple[Any, dict[str, Any]]:
+    """Freeze / wrap the model for the chosen mode (mlreason.layers, as finetune does); returns it and its summary."""
+    from mlreason.layers import apply_mode, decoder_layers, resolve_layers, trainable_summary
 
     t = cfg.trainable
     _, stack = decoder_layers(model)
     layers = resolve_layers(t.layers, t.layers_from, len(stack), t.mode)
-    return apply_mode(model, t.mode, layers, t.lora)
+    model = apply_mode(model, t.mode, layers, t.lora)
+    return model, {**trainable_summary(model, t.mode, layers), "num_layers": len(stack)}
+
+
+def mixed_precision(cfg: RLConfig) -> str:
+    """The accelerator's mixed_precision: "bf16"/"fp16" for a half-precision load or train.bf16, else "no"."""
+    serving = checkpoint_dtype(cfg.model.name_or_path, cfg.model.dtype, cfg.model.trust_remote_code)
+    # train.bf16 is a plain bool here (default false), but a half-precision load needs autocast regardless
+    compute = autocast_dtype(serving, "auto" if serving in HALF else cfg.train.bf16)
+    return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(compute, "no")
+
+
+def serving_twin(policy: Any, serving: torch.dtype) -> Any:
+    """A copy of `policy` sharing every frozen tensor, with its trainable parameters in `serving` dtype."""
+    import copy
+
+    shared = {id(p): p for p in policy.parameters() if not p.requires_grad}
+    twin = copy.deepcopy(policy, memo=dict(shared))
+    for p in twin.parameters():
+        if p.requires_grad:
+            p.requires_grad_(False)
+            p.data = p.data.to(serving)
+    return twin.eval()
+
+
+@torch.no_grad()
+def sync_generator(engine: Engine) -> None:
+    """Hand the generator the current weights in the serving dtype (the live policy when it is that dtype)."""
+    if engine.serving is None:
+        engine.generator.update_weights(engine.policy)
+        return
+    twin = dict(engine.serving.named_parameters())
+    for name, p in engine.policy.named_parameters():
+        if p.requires_grad:
+            twin[name].copy_(p)  # copy_ casts fp32 masters to the serving dtype
+    engine.generator.update_weights(engine.serving)
+
+
+def _print_header(info: dict[str, Any]) -> None:
+    from rich.console import Console
+
+    from mlreason.precision import mib
+
+    extra = f", +{mib(info['master_extra_bytes'])} over {info['serving_dtype']}" if info["master_extra_bytes"] else ""
+    Console().print(f"rl-train --mode {info['mode']}: {info['trainable']:,} of {info['total']:,} parameters "
+                    f"({100 * info['share']:.3f}%) train as {info['master_dtype']} master weights{extra}; "
+                    f"frozen, served and saved in {info['serving_dtype']}; compute {info['compute_dtype']}")
 
 
 def _optimizer_steps(cfg: RLConfig) -> int:
@@ -76,12 +133,19 @@ def build_engine(cfg: RLConfig, run_dir: Path, accelerator: Any) -> Engine:
                                trust_remote_code=cfg.model.trust_remote_code)
     model = load_model(cfg.model.name_or_path, dtype=cfg.model.dtype, device=str(accelerator.device),
                        trust_remote_code=cfg.model.trust_remote_code)
-    model = _apply_trainable(model, cfg)
+    serving = load_dtype(model)
+    compute = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(str(accelerator.mixed_precision))
+    if serving in HALF and compute is None:
+        raise UserError(f"the model loaded in {dtype_name(serving)}: training needs autocast for its fp32 master "
+                        "weights; set train.bf16=true (or model.dtype=float32)")
+    model, info = _apply_trainable(model, cfg)
+    info.update(precision_info(serving, compute, upcast_trainable(model, serving)))
     if cfg.model.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise UserError("no trainable parameters: check trainable.mode and trainable.layers")
+    twin = serving_twin(model, serving) if serving != MASTER_DTYPE else None
     optimizer = torch.optim.AdamW(params, lr=cfg.optim.learning_rate, betas=cfg.optim.adam_betas,
                                   weight_decay=cfg.optim.weight_decay)
     scheduler = get_scheduler(cfg.optim.scheduler, optimizer, num_warmup_steps=cfg.optim.warmup_steps,
@@ -91,16 +155,21 @@ def build_engine(cfg: RLConfig, run_dir: Path, accelerator: Any) -> Engine:
     if cfg.grpo.beta > 0 and cfg.trainable.mode != "lora":  # LoRA: the reference is the adapter switched off
         ref_model = load_model(cfg.model.name_or_path, dtype=cfg.model.dtype, device=str(accelerator.device))
         ref_model.requires_grad_(False)
-    engine = Engine(cfg, run_dir, accelerator, model, tokenizer, optimizer, scheduler, None, ref_model)
+    engine = Engine(cfg, run_dir, accelerator, model, tokenizer, optimizer, scheduler, None, ref_model,
+                    serving=twin, info=info)
+    if engine.is_main:
+        atomic_write_json(run_dir / "trainable.json", info)
+        if cfg.logging.progress:
+            _print_header(info)
     latest = latest_checkpoint(run_dir)
     if latest is not None:
         load_checkpoint(engine, latest)
-    policy = engine.policy
-    engine.generator = make_generator(cfg.rollout.backend, cfg.model.name_or_path, model=policy, tokenizer=tokenizer,
-                                      dtype=cfg.model.dtype, device=str(accelerator.device),
+    engine.generator = make_generator(cfg.rollout.backend, cfg.model.name_or_path,
+                                      model=engine.serving if twin is not None else engine.policy,
+                                      tokenizer=tokenizer, dtype=cfg.model.dtype, device=str(accelerator.device),
                                       batch_size=cfg.rollout.batch_size, **cfg.rollout.backend_kwargs)
     if latest is not None:
-        engine.generator.update_weights(policy)  # the engine started from the base weights
+        sync_generator(engine)  # the engine started from the base weights
     return engine
 
 
@@ -190,7 +259,8 @@ def load_checkpoint(engine: Engine, path: Path) -> None:
 def save_final(engine: Engine) -> Path:
     """run_dir/model loadable with from_pretrained in every mode; LoRA also keeps run_dir/adapter.
 
-    Same layout as `mlreason finetune`. LoRA merges last, after training and the final checkpoint.
+    Same layout as `mlreason finetune`, saved in the load dtype. LoRA merges last, after training and the
+    final checkpoint; the policy is cast down in place, so call this once, at the end.
     """
     out = engine.run_dir / "model"
     if engine.is_main:
@@ -199,6 +269,7 @@ def save_final(engine: Engine) -> Path:
             model.save_pretrained(engine.run_dir / "adapter")
             engine.tokenizer.save_pretrained(engine.run_dir / "adapter")
             model = model.merge_and_unload()
+        model = model.to(getattr(torch, engine.info.get("serving_dtype", "float32")))  # masters -> serving dtype
         model.save_pretrained(out, safe_serialization=True)
         engine.tokenizer.save_pretrained(out)
     engine.accelerator.wait_for_everyone()

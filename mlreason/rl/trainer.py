@@ -24,7 +24,8 @@ from mlreason.data.types import Example
 from mlreason.errors import UserError
 from mlreason.rl import grpo
 from mlreason.rl.config import RLConfig
-from mlreason.rl.engine import Engine, build_engine, latest_checkpoint, save_checkpoint, save_final
+from mlreason.rl.engine import (Engine, build_engine, latest_checkpoint, mixed_precision, save_checkpoint, save_final,
+                                sync_generator)
 from mlreason.rl.hints import LanguageSwitch, hint_fraction
 from mlreason.rl.rewards import Rewarder, injection_slots, relative_length_reward
 from mlreason.rl.rollout import DataCursor, Sample, encode, hinted_prompts, join_hint, split_prefix_ids
@@ -52,9 +53,11 @@ def _key(ex: Example) -> str:
 def load_problems(cfg: RLConfig) -> tuple[list[Example], dict[str, list[Example]]]:
     """Training problems (all languages, flat) and per-language eval problems; checks solutions."""
     from mlreason.data.manifest import load_examples, load_manifest
+    from mlreason.data.splits import check_training_split
 
     manifest = load_manifest(cfg.data.manifest)
-    per_lang = load_examples(manifest, cfg.data.languages, cfg.data.split, cfg.data.limit)
+    split = check_training_split(cfg.data.manifest, cfg.data.split, allow=cfg.data.allow_test_split, key="data")
+    per_lang = load_examples(manifest, cfg.data.languages, split, cfg.data.limit)
     needs_solutions = (cfg.hints.enabled and cfg.hints.p_max > 0) or cfg.grpo.inject_offline
     for lang, exs in per_lang.items():
         if needs_solutions and any(not ex.solution for ex in exs):
@@ -261,8 +264,11 @@ def _claim(cfg: RLConfig, acc: Any, overwrite: bool, resume: bool) -> Path:
 def prepare(cfg: RLConfig, *, overwrite: bool = False, resume: bool = False) -> tuple[Engine, Run]:
     """Check the input, claim the run folder, build the engine, restore a checkpoint if there is one."""
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
-    acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="bf16" if cfg.train.bf16 else "no")
+    precision = mixed_precision(cfg)
+    AcceleratorState._reset_state()  # as transformers' Trainer does: this run's precision, not an earlier one's
+    acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=precision)
     for name in ("batch_size", "mini_batch_size"):
         if getattr(cfg.train, name) % acc.num_processes:
             raise UserError(f"train.{name} ({getattr(cfg.train, name)}) must be divisible by the number of "
@@ -320,7 +326,7 @@ def _one_step(engine: Engine, run: Run, step: int) -> dict[str, float]:
         where = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
         raise NonFiniteLossError(f"{e} at step {step + 1}: stopped before the optimiser step; {where}. "
                                  "Lower optim.learning_rate or check the reward functions") from None
-    engine.generator.update_weights(engine.policy)  # rollouts always see the current weights
+    sync_generator(engine)  # rollouts always see the current weights, in the serving dtype
     done = step + 1
     record.update({"step": done, "processes": engine.accelerator.num_processes, "time/rollout": t1 - t0, "time/update": time.perf_counter() - t1,
                    "time/step": time.perf_counter() - t0})
