@@ -56,7 +56,8 @@ GOLDEN = [
     ("ru", "Всего получается две тысячи сто двадцать пять рублей. Ответ — 2 125.", "2125", True, True, True, True),
     ("ru", "Answer: 18", "18", False, True, True, True),
     # zh: simplified; full-width digits; English thinking; traditional characters (langdetect: zh-tw)
-    ("zh", "珍妮特每天有16个鸭蛋，吃掉3个，烤松饼用掉4个，剩下9个，每个卖2美元。答案是 18。", "18", True, True, True, True),
+    ("zh", "珍妮特每天有16个鸭蛋，吃掉3个，烤松饼用掉4个，剩下9个，每个卖2美元。答案是 18。", "18",
+     True, True, True, True),
     ("zh", "她每天卖掉剩下的鸭蛋，赚 ９ × ２ ＝ １８ 美元，所以答案是１８。", "18", True, True, True, True),
     ("zh", "<think>She has 16 eggs, eats three and bakes with four, so nine remain.</think>她每天卖掉剩下的"
            "9个鸭蛋，赚18美元。答案是 18。", "18", True, True, False, False),
@@ -100,7 +101,8 @@ GOLDEN = [
     ("pt", "O preço total da casa, incluindo os impostos, é de dois mil reais. A resposta é 2.125 reais.", "2125",
      True, True, True, True),
     # ko: native; math only; thinking and answer both Korean
-    ("ko", "재닛은 매일 16개의 달걀을 얻고 3개를 먹고 4개로 머핀을 굽습니다. 남은 9개를 2달러에 팝니다. 정답은 18입니다.",
+    ("ko", "재닛은 매일 16개의 달걀을 얻고 3개를 먹고 4개로 머핀을 굽습니다. "
+           "남은 9개를 2달러에 팝니다. 정답은 18입니다.",
      "18", True, True, True, True),
     ("ko", "$9 \\times 2 = 18$ \\boxed{18}", "18", True, True, True, True),
     ("ko", "<think>달걀 16개 중 7개를 쓰고 9개가 남습니다. 하나에 2달러씩 팝니다.</think>하루에 18달러를 법니다. "

@@ -2,11 +2,12 @@
 
     mlreason probe-layers recipes/probe/tiny-mgsm.yaml -s analysis=pim -s pim.max_examples=8
 
-For each language and parallel row, two prompts in the same PiM template (mlreason.data.prompts "pim"):
-the source line only (the baseline) and the source plus its pim.pim_languages translations, are answered greedily; the answer is then replayed in one forward pass and the
-hooks count, at every position that produced a generated token (the last prompt token and every
-generated token but the last), how many neurons have act(gate(x)) <= 0. Mu et al. 2024 (METHODS.md
-section 4) report the share rises under PiM. Output: pim.json, pim.png and a table.
+For each language and parallel row, two prompts in the same PiM template (mlreason.data.prompts "pim"),
+the source line only (the baseline) and the source plus its pim.pim_languages translations, are
+answered greedily; the answer is then replayed in one forward pass and the hooks count, at every
+position that produced a generated token (the last prompt token and every generated token but the
+last), how many neurons have act(gate(x)) <= 0. Mu et al. (EMNLP 2024, arXiv 2403.09073)
+report the share rises under PiM. Output: pim.json, pim.png and a table.
 """
 
 from __future__ import annotations
