@@ -81,8 +81,9 @@ _DIGIT_THEN_CJK = re.compile(rf"(?<=[0-9])(?=[{_CJK}])")
 _EU_GROUPED_DECIMAL = re.compile(r"(?<![0-9.,])([0-9]{1,3}(?:\.[0-9]{3})+),([0-9]+)(?![0-9]|[.,][0-9])")
 _EU_MULTI_DOT = re.compile(r"(?<![0-9.,])[0-9]{1,3}(?:\.[0-9]{3}){2,}(?![0-9]|[.,][0-9])")
 _COMMA_GROUPED = re.compile(r"(?<![0-9.,])[0-9]{1,3}(?:,[0-9]{3})+(?![0-9]|,[0-9])")
-# "2,5 Stunden": a decimal comma (1-2 digits after it, not part of a list like "1,2,3").
-_DECIMAL_COMMA = re.compile(r"(?<![0-9.,])([0-9]+),([0-9]{1,2})(?![0-9]|[.,][0-9])")
+# "2,5 Stunden": a decimal comma (1-2 digits after it, not part of a list like "1,2,3", nor a pair
+# inside brackets like the interval "[2,3)" or the set "{2,3}").
+_DECIMAL_COMMA = re.compile(r"(?<![0-9.,\[({])([0-9]+),([0-9]{1,2})(?![0-9]|[.,][0-9]|\s*[)\]}])")
 # "1 000" with no-break / narrow / thin spaces only: a plain space is too often a real gap.
 _SPACE_GROUPED = re.compile(r"(?<![0-9.,])[0-9]{1,3}(?:[\u00a0\u202f\u2009][0-9]{3})+(?![0-9])")
 # \frac{25}{2}, \dfrac{-1}{2}, \tfrac{3}{4} with plain numbers inside -> 25/2

@@ -106,6 +106,7 @@ def test_every_mgsm_language_has_cases():
     ("2,125 and 1,234,567.5", "2125 and 1234567.5"),
     ("1,2,3 and 12,3456", "1,2,3 and 12,3456"),        # lists and odd groupings are left alone
     ("2,5 Stunden", "2.5 Stunden"),
+    ("[2,3) and {2,3} and (2,5)", "[2,3) and {2,3} and (2,5)"),   # intervals, sets and pairs keep their comma
     ("80.000.000 und 1.234,50", "80000000 und 1234.50"),
     ("1\u00a0000 et 2\u2009500", "1000 et 2500"),
     ("答案是18元。", "答案是 18 元。"),

@@ -120,7 +120,7 @@ def score_items(cfg: EvaluateConfig, items: list[Item], completions: list[list[A
                 **({"level": ex.level} if ex.level is not None else {}),
                 "prompt": item.prompt if run == 0 else None, "completion": comp.text,
                 "finish_reason": comp.finish_reason, "gold": ex.answer, "answer_language": reply,
-                "lc_language": reply, "lc_rule": rules.rules[0],
+                "lc_language": reply, "lc_rule": rules.rules[0], **({"answer_prefix": prefix} if prefix else {}),
                 **verdict(comp.text, ex.answer, reply, reply, rules, detectors, answer_prefix=prefix),
             })
     return records
