@@ -114,8 +114,9 @@ def run_score(path: Path, rules: list[str], *, detector: str | None = None, min_
     datasets = list(dict.fromkeys(r["dataset"] for r in records))
     weights = _weights(data.info, levels, datasets)
     results = {"source": str(data.source), "model": data.info.get("model"),
-               "prompt_style": data.info.get("prompt_style"), "k": k, "lc_rules": list(scoring.rules), "detector": detector, "headline": headline,
-               "level_weights": weights, "datasets": aggregate(records, k, high, low, weights)}
+               "prompt_style": data.info.get("prompt_style"), "k": k, "lc_rules": list(scoring.rules),
+               "detector": detector, "headline": headline, "level_weights": weights,
+               "datasets": aggregate(records, k, high, low, weights)}
     options = {"input": str(path), "rules": list(scoring.rules), "detector": detector, "min_chars": min_chars,
                "headline": headline, "answer_language": answer_language, "levels": levels}
     with staged_run(out, overwrite, "score", yaml.safe_dump(options, sort_keys=False)) as stage:
