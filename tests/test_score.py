@@ -46,7 +46,7 @@ def test_score_any_jsonl_under_both_rules(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("content, message", [
-    ('{"language": "de", "gold": "1"}\n', "line 1 has no completion"),
+    ('{"language": "de", "gold": "1"}\n', "record 1 has no completion"),
     ('{"language": "de", "completion": "x", "gold": "1"}\nnot json\n', "line 2 is not valid JSON"),
     ("\n", "holds no completions"),
 ])

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 from rich.console import Console
 
+from mlreason.data.readers import read_rows
 from mlreason.errors import UserError
 from mlreason.evaluate import report
 from mlreason.evaluate.scoring import ScoringRules, aggregate, check_rules, verdict
@@ -47,19 +48,12 @@ def read_input(path: Path) -> ScoreInput:
         where = f"no completions.jsonl in {path}" if run_dir else f"{path} not found"
         raise UserError(f"{where}; pass a folder written by `mlreason evaluate` or a JSONL of language, completion, "
                         "gold")
-    records = []
-    for n, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{source} line {n} is not valid JSON ({e.msg}); one JSON object per line") from None
-        missing = [key for key in REQUIRED if not isinstance(rec, dict) or key not in rec]
+    records = read_rows(source, "jsonl")  # one JSON object per line; a bad line is a one-line UserError
+    for n, rec in enumerate(records, start=1):
+        missing = [key for key in REQUIRED if key not in rec]
         if missing:
-            raise UserError(f"{source} line {n} has no {', '.join(missing)}; every line needs language, completion "
-                            "and gold")
-        records.append(rec)
+            raise UserError(f"{source} record {n} has no {', '.join(missing)}; every line needs language, "
+                            "completion and gold")
     if not records:
         raise UserError(f"{source} holds no completions")
     info = {}
