@@ -31,11 +31,7 @@ from mlreason.data.schema import ExemplarSource, Fields, HubSource, Manifest, Sp
 from mlreason.data.types import Example
 from mlreason.errors import UserError
 
-__all__ = ["ExemplarSource", "Fields", "HubSource", "Manifest", "SplitSource", "available_manifests",
-           "load_examples", "load_exemplars", "load_manifest", "parallel_rows"]
-
 SHIPPED_DIR = Path(mlreason.__file__).resolve().parent.parent / "data_manifests"
-Source = Literal["auto", "local", "hub"]
 
 
 def available_manifests() -> list[str]:
@@ -76,6 +72,11 @@ def load_manifest(name_or_path: str) -> Manifest:
         raise ConfigError(format_validation_error(Manifest, e, f"manifest {path}")) from None
     manifest._base_dir = path.resolve().parent
     return manifest
+
+
+__all__ = ["ExemplarSource", "Fields", "HubSource", "Manifest", "SplitSource", "available_manifests",
+           "load_examples", "load_exemplars", "load_manifest", "parallel_rows"]
+Source = Literal["auto", "local", "hub"]
 
 
 def _check_languages(manifest: Manifest, languages: list[str] | None) -> list[str]:
