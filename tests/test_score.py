@@ -41,7 +41,7 @@ def test_score_any_jsonl_under_both_rules(tmp_path: Path) -> None:
     per = json.loads((out / "results.json").read_text())["datasets"]["outs"]["per_language"]
     assert (per["de"]["lc"], per["de"]["lc@prose"], per["de"]["acc_strict"]) == (0.5, 1.0, 0.5)
     assert (per["zh"]["lc_thinking"], per["zh"]["lc_answer"], per["zh"]["lc"]) == (0.5, 1.0, 0.5)
-    assert "LC prose" in res.output and "LC think" in res.output
+    assert "LC prose" in res.output and "LC think" in res.output and "_std" not in res.output
     assert (out / "results.csv").read_text().startswith("dataset,language,")
 
 

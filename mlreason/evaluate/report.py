@@ -29,7 +29,7 @@ def table_columns(rows: list[dict[str, float]]) -> list[tuple[str, str]]:
     """The (metric, header) columns for these rows: the four always, the optional ones when present."""
     present = {key for row in rows for key in row}
     columns = list(COLUMNS) + [(key, label) for key, label in OPTIONAL if key in present]
-    for rule in sorted({key.split("@")[1] for key in present if key.startswith("lc@")}):
+    for rule in sorted({key.split("@")[1] for key in present if key.startswith("lc@") and not key.endswith("_std")}):
         columns += [(f"lc@{rule}", f"LC {rule}"), (f"lc_acc@{rule}", f"LC&Acc {rule}")]
     return columns
 
