@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 
 from mlreason.cli.main import app
 from mlreason.data import load_examples, load_manifest, parallel_rows
-from mlreason.data.manifest import SHIPPED_DIR
 
 POLYMATH_LANGS = ["en", "zh", "ar", "bn", "de", "es", "fr", "id", "it", "ja", "ko", "ms", "pt", "ru", "sw", "te",
                   "th", "vi"]
@@ -27,8 +26,10 @@ GOLDS = {"low": ["18", "3"], "medium": ["$\\frac{\\pi}{3}$", "$-85$"], "high": [
 
 
 def copy_manifest(name: str, tmp_path: Path) -> Path:
+    """The shipped manifest, copied so that its ../data/... patterns point into tmp_path."""
     (tmp_path / "data_manifests").mkdir(exist_ok=True)
-    return Path(shutil.copy(SHIPPED_DIR / f"{name}.yaml", tmp_path / "data_manifests" / f"{name}.yaml"))
+    shipped = load_manifest(name).base_dir / f"{name}.yaml"
+    return Path(shutil.copy(shipped, tmp_path / "data_manifests" / f"{name}.yaml"))
 
 
 def polymath_files(tmp_path: Path) -> Path:
