@@ -18,7 +18,7 @@ def evaluate(
     model: str | None = typer.Option(None, "--model", "-m", help="Hub id or local model folder."),
     datasets: str | None = typer.Option(None, "--datasets", "-d", help="Comma-separated manifest names or paths."),
     languages: str | None = typer.Option(None, "--languages", "-l", help="Comma-separated language codes."),
-    prompt: str | None = typer.Option(None, "--prompt", "-p", help="native-cot | en-cot | direct | boxed | pim."),
+    prompt: str | None = typer.Option(None, "--prompt", "-p", help="native-cot | en-cot | direct | boxed | pim | pim-native."),
     backend: str | None = typer.Option(None, "--backend", "-b", help="hf | vllm."),
     k: int | None = typer.Option(None, "--k", help="Sampled runs per question (needs temperature > 0)."),
     limit: int | None = typer.Option(None, "--limit", help="At most this many questions per language."),
