@@ -3,7 +3,10 @@
 Takes the MGSM questions of all 11 languages, cuts each to its first 20 / 40 / 80 characters,
 runs every detector in `mlreason.language` with and without restriction to the 11 MGSM
 languages, and prints a markdown table: accuracy per detector per snippet length, and ms per
-call. The winner is `mlreason.language.DEFAULT_DETECTOR`.
+call. The winner is `mlreason.language.DEFAULT_DETECTOR` (the `prose` LC rule's detector; the default
+`polymath` rule uses langdetect, as PolyMath's script does). Candidate sets: "all" = what
+`get_detector(name)` considers (every language the detector knows; lingua: the ones mlreason lists),
+"mgsm-11", and "known" = every language mlreason lists.
 
     python bench/langid_accuracy.py                       # 100 questions per language
     python bench/langid_accuracy.py --per-language 250 --lengths 15 20 40 80 --json out.json
@@ -19,7 +22,7 @@ from pathlib import Path
 from mlreason.language import DETECTORS, LANGUAGE_NAMES, get_detector, strip_math
 
 MGSM_LANGUAGES = ("bn", "de", "en", "es", "fr", "ja", "ru", "sw", "te", "th", "zh")
-CANDIDATE_SETS = {"all": None, "mgsm-11": list(MGSM_LANGUAGES), "17": list(LANGUAGE_NAMES)}
+CANDIDATE_SETS = {"all": None, "mgsm-11": list(MGSM_LANGUAGES), "known": list(LANGUAGE_NAMES)}
 _ROOT = Path(__file__).resolve().parents[1]
 _DATA_DIRS = (_ROOT / "data" / "mgsm", _ROOT.parent / "shared" / "data" / "mgsm")
 

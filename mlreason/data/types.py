@@ -1,7 +1,8 @@
 """The one record every dataset is loaded into.
 
-`Example` is a single problem in a single language. Row `i` of a parallel dataset (MGSM,
-MSVAMP) is the same problem in every language, so `row` doubles as the cross-language key.
+`Example` is a single problem in a single language. `row` numbers the dataset's problems (items):
+row `i` is the same problem in every language (by position in MGSM/MSVAMP, by the manifest's
+`id_column` in long-format data), so it doubles as the cross-language key.
 
     from mlreason.data.types import Example
     ex = Example("mgsm", 0, "en", "Janet's ducks ...", "18")
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Example:
-    """One problem in one language; `answer` is the gold as written in the data ("18", "8.0")."""
+    """One problem in one language; `answer` is the gold as written in the data ("18", "8.0", "$\\frac{1}{2}$")."""
 
     dataset: str
     row: int
@@ -23,6 +24,8 @@ class Example:
     question: str
     answer: str | None
     solution: str | None = None
+    level: str | None = None  # difficulty level when the manifest declares levels (PolyMath)
+    key: str | None = None    # the id_column value when the manifest has one
 
     @property
     def id(self) -> str:

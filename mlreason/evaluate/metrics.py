@@ -31,6 +31,26 @@ def pass_at_k(correct: np.ndarray, k: int) -> float:
     return float(np.mean([1.0 - comb(n - ci, k) / comb(n, k) for ci in c]))
 
 
+def weighted_accuracy(matrix: np.ndarray, levels: Sequence[object],
+                      weights: dict[str, float]) -> tuple[float, float, dict[str, float]]:
+    """PolyMath's difficulty-weighted accuracy from [Q, K] 0/1 scores and each question's level.
+
+    Per run: sum_l w_l * acc_l / sum_l w_l over the levels present (PolyMath: w = 1, 2, 4, 8 for
+    low..top, so / 15 with all four). Returns (mean over runs, population std, {level: accuracy}).
+    """
+    per_run = np.zeros(matrix.shape[1])
+    per_level: dict[str, float] = {}
+    present = [level for level in weights if any(x == level for x in levels)]
+    for level in present:
+        mask = np.array([x == level for x in levels])
+        run_acc = matrix[mask].mean(axis=0)   # [K]
+        per_level[level] = float(run_acc.mean())
+        per_run += weights[level] * run_acc
+    total = sum(weights[level] for level in present) or 1.0
+    per_run /= total
+    return float(per_run.mean()), float(per_run.std()), per_level
+
+
 def group_average(values: dict[str, float], languages: Sequence[str]) -> float | None:
     """Unweighted mean over the languages present; None if none is present."""
     present = [values[lang] for lang in languages if lang in values]

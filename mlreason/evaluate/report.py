@@ -13,6 +13,9 @@ from rich.table import Table
 from mlreason.runs import atomic_write_text
 
 COLUMNS = [("acc_strict", "Acc strict"), ("acc_flexible", "Acc flex"), ("lc", "LC"), ("lc_acc", "LC&Acc")]
+# shown only when some language has them: difficulty-weighted accuracy (levels), LC of thinking and
+# answer (completions with </think>), LC under further rules (language.compare_rules)
+OPTIONAL = [("acc_flexible_weighted", "Acc weighted"), ("lc_thinking", "LC think"), ("lc_answer", "LC answer")]
 
 
 def _cell(row: dict[str, float], key: str) -> str:
@@ -22,18 +25,28 @@ def _cell(row: dict[str, float], key: str) -> str:
     return f"{100 * row[key]:.1f}" + (f" ±{100 * std:.1f}" if std else "")
 
 
+def table_columns(rows: list[dict[str, float]]) -> list[tuple[str, str]]:
+    """The (metric, header) columns for these rows: the four always, the optional ones when present."""
+    present = {key for row in rows for key in row}
+    columns = list(COLUMNS) + [(key, label) for key, label in OPTIONAL if key in present]
+    for rule in sorted({key.split("@")[1] for key in present if key.startswith("lc@") and not key.endswith("_std")}):
+        columns += [(f"lc@{rule}", f"LC {rule}"), (f"lc_acc@{rule}", f"LC&Acc {rule}")]
+    return columns
+
+
 def results_table(dataset: str, per_lang: dict[str, dict[str, float]], averages: dict[str, dict[str, float]],
-                  k: int) -> Table:
+                  k: int, title: str = "accuracy and language consistency (%)") -> Table:
     """Languages as rows (then AVG/HRL/LRL), metrics in percent as columns."""
-    title = f"{dataset}: accuracy and language consistency (%)" + (f", mean ±std over {k} runs" if k > 1 else "")
+    title = f"{dataset}: {title}" + (f", mean ±std over {k} runs" if k > 1 else "")
     table = Table(title=title)
     table.add_column("lang", style="bold")
-    for _, label in COLUMNS:
+    columns = table_columns(list(per_lang.values()))
+    for _, label in columns:
         table.add_column(label, justify="right")
     if k > 1:
         table.add_column(f"pass@{k}", justify="right")
     for name, row in [*per_lang.items(), *averages.items()]:
-        cells = [_cell(row, key) for key, _ in COLUMNS]
+        cells = [_cell(row, key) for key, _ in columns]
         if k > 1:
             p = row.get(f"acc_flexible_pass@{k}")
             cells.append("-" if p is None else f"{100 * p:.1f}")

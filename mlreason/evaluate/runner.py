@@ -14,17 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rich.console import Console
 
 from mlreason.config import config_to_yaml
 from mlreason.data.manifest import load_examples, load_exemplars, load_manifest, parallel_rows
-from mlreason.data.prompts import build_prompt
+from mlreason.data.prompts import PIM_STYLES, answer_language, build_prompt, pim_line_languages
 from mlreason.data.types import Example
 from mlreason.errors import UserError
 from mlreason.evaluate import report
 from mlreason.evaluate.config import EvaluateConfig
-from mlreason.evaluate.metrics import add_averages, summarize_language
+from mlreason.evaluate.scoring import ScoringRules, check_rules, verdict
+from mlreason.evaluate.scoring import aggregate as aggregate_records
 from mlreason.runs import append_metrics, atomic_write_json, atomic_write_text, check_output_free, staged_run
 
 
@@ -43,9 +43,10 @@ def _pim_parallel(manifest: Any, cfg: EvaluateConfig, langs: list[str]) -> dict[
     if missing:
         raise UserError(f"PiM languages {missing} are not in dataset {manifest.name} (it has {manifest.languages}); "
                         "set prompt.pim_languages to languages it has")
-    needed = sorted(set(langs) | set(cfg.prompt.pim_languages))
+    lines = [x for lang in langs for x in pim_line_languages(lang, cfg.prompt.pim_languages, manifest.languages)]
+    needed = [lang for lang in manifest.languages if lang in {*langs, *lines}]
     rows = parallel_rows(load_examples(manifest, needed, split=cfg.data.split, limit=cfg.data.limit))
-    return {(lang, i): row for i, row in enumerate(rows) for lang in langs}
+    return {(lang, row[lang].row): row for row in rows for lang in langs}
 
 
 def plan_items(cfg: EvaluateConfig) -> list[Item]:
@@ -55,15 +56,18 @@ def plan_items(cfg: EvaluateConfig) -> list[Item]:
         manifest = load_manifest(name)
         langs = cfg.data.languages or list(manifest.languages)
         examples = load_examples(manifest, langs, split=cfg.data.split, limit=cfg.data.limit)
-        parallel = _pim_parallel(manifest, cfg, langs) if cfg.prompt.style == "pim" else {}
+        parallel = _pim_parallel(manifest, cfg, langs) if cfg.prompt.style in PIM_STYLES else {}
         for lang in langs:
-            shots = load_exemplars(manifest, lang)[: cfg.prompt.few_shot] if cfg.prompt.few_shot else []
+            # shots answer in the language the prompt asks for (English for en-cot and pim)
+            reply = answer_language(cfg.prompt.style, lang)
+            shots = load_exemplars(manifest, lang, answer_language=reply) if cfg.prompt.few_shot else []
+            shots = shots[: cfg.prompt.few_shot]
             if cfg.prompt.few_shot and len(shots) < cfg.prompt.few_shot:
                 raise UserError(f"dataset {manifest.name} has {len(shots)} exemplars for {lang}, "
                                 f"prompt.few_shot={cfg.prompt.few_shot} asked; lower prompt.few_shot")
-            for i, ex in enumerate(examples[lang]):
-                prompt = build_prompt(ex, cfg.prompt.style, exemplars=shots,
-                                      parallel=parallel.get((lang, i)), pim_languages=tuple(cfg.prompt.pim_languages))
+            for ex in examples[lang]:
+                prompt = build_prompt(ex, cfg.prompt.style, exemplars=shots, parallel=parallel.get((lang, ex.row)),
+                                      pim_languages=tuple(cfg.prompt.pim_languages))
                 items.append(Item(manifest.name, ex, prompt))
     return items
 
@@ -97,58 +101,45 @@ def generate(cfg: EvaluateConfig, tokenizer: Any, prompts: list[str], generator:
             generator.close()
 
 
+def scoring_rules(cfg: EvaluateConfig) -> ScoringRules:
+    rules = check_rules([cfg.language.rule, *cfg.language.compare_rules])
+    return ScoringRules(rules, cfg.language.detector, cfg.language.min_chars, cfg.report.headline)
+
+
 def score_items(cfg: EvaluateConfig, items: list[Item], completions: list[list[Any]]) -> list[dict[str, Any]]:
     """One record per (question, run) with extraction, correctness and language consistency."""
-    from mlreason.answers import ANSWER_PHRASES, score_answer
-    from mlreason.language import LANGUAGE_NAMES, check_consistency, get_detector
+    from mlreason.answers import ANSWER_PHRASES
 
-    # restricting the detector to known languages is more accurate on short text (bench/langid_accuracy.py)
-    # while still catching drift into English or any other major language
-    langs = sorted({it.example.language for it in items} | set(LANGUAGE_NAMES))
-    detector = get_detector(cfg.language.detector, candidates=langs)
+    rules = scoring_rules(cfg)
+    detectors = rules.detectors()
     records = []
     for item, outs in zip(items, completions, strict=True):
         ex = item.example
+        reply = answer_language(cfg.prompt.style, ex.language)  # en-cot and pim answer in English
         # a `direct` prompt ends with the answer phrase, so the reply is only the number: put it back
-        prefix = f"{ANSWER_PHRASES.get(ex.language, '')} " if cfg.prompt.style == "direct" else ""
-        answer_lang = "en" if cfg.prompt.style == "en-cot" else ex.language  # en-cot answers in English
+        prefix = f"{ANSWER_PHRASES.get(reply, '')} " if cfg.prompt.style == "direct" else ""
         for run, comp in enumerate(outs):
-            s = score_answer(prefix + comp.text, ex.answer, answer_lang)
-            c = check_consistency(comp.text, ex.language, detector, min_chars=cfg.language.min_chars)
-            correct = s.flexible_correct if cfg.report.headline == "flexible" else s.strict_correct
             records.append({
                 "dataset": item.dataset, "language": ex.language, "row": ex.row, "run": run,
+                **({"level": ex.level} if ex.level is not None else {}),
                 "prompt": item.prompt if run == 0 else None, "completion": comp.text,
-                "finish_reason": comp.finish_reason, "gold": ex.answer,
-                "strict_pred": s.strict_pred, "flexible_pred": s.flexible_pred,
-                "strict_correct": bool(s.strict_correct), "flexible_correct": bool(s.flexible_correct),
-                "lc_thinking": c.thinking, "lc_answer": bool(c.answer), "lc": bool(c.overall),
-                "lc_acc": bool(c.overall and correct),
+                "finish_reason": comp.finish_reason, "gold": ex.answer, "answer_language": reply,
+                "lc_language": reply, "lc_rule": rules.rules[0], **({"answer_prefix": prefix} if prefix else {}),
+                **verdict(comp.text, ex.answer, reply, reply, rules, detectors, answer_prefix=prefix),
             })
     return records
 
 
+def level_weights(cfg: EvaluateConfig) -> dict[str, dict[str, float]]:
+    """{dataset: {level: weight}} for the datasets whose manifests declare levels."""
+    manifests = [load_manifest(name) for name in cfg.data.datasets]
+    return {m.name: m.weights for m in manifests if m.levels}
+
+
 def aggregate(cfg: EvaluateConfig, records: list[dict[str, Any]]) -> dict[str, Any]:
     """Records -> {dataset: {per_language, averages, n_questions}} with mean/std over the k runs."""
-    k = cfg.generation.k
-    fields = {"acc_strict": "strict_correct", "acc_flexible": "flexible_correct", "lc": "lc", "lc_acc": "lc_acc"}
-    out: dict[str, Any] = {}
-    for dataset in dict.fromkeys(r["dataset"] for r in records):
-        per_lang: dict[str, dict[str, float]] = {}
-        counts: dict[str, int] = {}
-        for lang in dict.fromkeys(r["language"] for r in records if r["dataset"] == dataset):
-            rs = [r for r in records if r["dataset"] == dataset and r["language"] == lang]
-            rows = sorted({r["row"] for r in rs})
-            index = {row: i for i, row in enumerate(rows)}
-            mats = {name: np.zeros((len(rows), k)) for name in fields}
-            for r in rs:
-                for name, key in fields.items():
-                    mats[name][index[r["row"]], r["run"]] = float(r[key])
-            per_lang[lang] = summarize_language(mats)
-            counts[lang] = len(rows)
-        averages = add_averages(per_lang, cfg.report.high_resource, cfg.report.low_resource)
-        out[dataset] = {"per_language": per_lang, "averages": averages, "n_questions": counts}
-    return out
+    return aggregate_records(records, cfg.generation.k, cfg.report.high_resource, cfg.report.low_resource,
+                             level_weights(cfg))
 
 
 def run_evaluate(cfg: EvaluateConfig, console: Console | None = None, generator: Any = None) -> dict[str, Any]:
@@ -168,8 +159,10 @@ def run_evaluate(cfg: EvaluateConfig, console: Console | None = None, generator:
     with staged_run(out_dir, cfg.overwrite, "evaluate", config_to_yaml(cfg, "evaluate")) as stage:
         completions = generate(cfg, tokenizer, [it.prompt for it in items], generator)
         records = score_items(cfg, items, completions)
+        rules = scoring_rules(cfg)
         results = {"model": cfg.model.name_or_path, "prompt_style": cfg.prompt.style,
                    "backend": cfg.generation.backend, "k": cfg.generation.k,
+                   "lc_rules": list(rules.rules), "headline": rules.headline, "level_weights": level_weights(cfg),
                    "datasets": aggregate(cfg, records)}
         atomic_write_text(stage / "completions.jsonl",
                           "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))

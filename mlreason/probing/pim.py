@@ -1,12 +1,13 @@
-"""Does PiM inhibit neurons? The share of act <= 0 per generated token per layer, monolingual vs PiM.
+"""Does PiM inhibit neurons? The share of act <= 0 per generated token per layer, source-only vs PiM.
 
     mlreason probe-layers recipes/probe/tiny-mgsm.yaml -s analysis=pim -s pim.max_examples=8
 
-For each language and parallel row, two prompts (mlreason.data.prompts: "native-cot" and "pim" with
-pim.pim_languages) are answered greedily; the answer is then replayed in one forward pass and the
-hooks count, at every position that produced a generated token (the last prompt token and every
-generated token but the last), how many neurons have act(gate(x)) <= 0. Mu et al. 2024 (arXiv
-2403.09073) report the share rises under PiM. Output: pim.json, pim.png and a table.
+For each language and parallel row, two prompts in the same PiM template (mlreason.data.prompts "pim"),
+the source line only (the baseline) and the source plus its pim.pim_languages translations, are
+answered greedily; the answer is then replayed in one forward pass and the hooks count, at every
+position that produced a generated token (the last prompt token and every generated token but the
+last), how many neurons have act(gate(x)) <= 0. Mu et al. (EMNLP 2024, arXiv 2403.09073)
+report the share rises under PiM. Output: pim.json, pim.png and a table.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from mlreason.runs import atomic_write_json, staged_run
 def pim_prompts(cfg: ProbeConfig) -> tuple[list[str], dict[str, dict[str, list[str]]]]:
     """Languages and their prompts: {lang: {"mono": [...], "pim": [...]}} over parallel rows."""
     from mlreason.data.manifest import load_examples, load_manifest, parallel_rows
-    from mlreason.data.prompts import build_prompt
+    from mlreason.data.prompts import build_prompt, pim_line_languages
 
     manifest = load_manifest(cfg.pim.manifest)
     languages = cfg.pim.languages or cfg.data.languages or list(manifest.languages)
@@ -37,9 +38,12 @@ def pim_prompts(cfg: ProbeConfig) -> tuple[list[str], dict[str, dict[str, list[s
     if missing:
         raise UserError(f"manifest {manifest.name} has no {', '.join(missing)} for the PiM analysis; "
                         f"its languages: {', '.join(manifest.languages)}")
-    needed = list(dict.fromkeys([*languages, *cfg.pim.pim_languages]))
+    # a source that is itself a PiM language gets English (or the next language) in its place
+    lines = [x for lang in languages for x in pim_line_languages(lang, cfg.pim.pim_languages, manifest.languages)]
+    needed = list(dict.fromkeys([*languages, *lines]))
     rows = parallel_rows(load_examples(manifest, languages=needed, split=cfg.data.split, limit=cfg.pim.max_examples))
-    prompts = {lang: {"mono": [build_prompt(r[lang], "native-cot") for r in rows],
+    # the baseline is the PiM template with the source line only: the difference is the parallel input alone
+    prompts = {lang: {"mono": [build_prompt(r[lang], "pim", parallel=r, pim_languages=()) for r in rows],
                       "pim": [build_prompt(r[lang], "pim", parallel=r, pim_languages=cfg.pim.pim_languages)
                               for r in rows]} for lang in languages}
     return languages, prompts
@@ -112,7 +116,7 @@ def pim_png(path: Path, mono: list[float], pim: list[float], title: str) -> None
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(max(4.0, 0.25 * len(mono) + 2), 3.2), dpi=120)
-    ax.plot(range(len(mono)), [100 * v for v in mono], marker="o", label="monolingual (native-cot)")
+    ax.plot(range(len(mono)), [100 * v for v in mono], marker="o", label="source only (PiM template)")
     ax.plot(range(len(pim)), [100 * v for v in pim], marker="s", label="PiM")
     ax.set_xlabel("layer")
     ax.set_ylabel("% neurons with act <= 0\nper generated token")
@@ -125,7 +129,7 @@ def pim_png(path: Path, mono: list[float], pim: list[float], title: str) -> None
 
 def pim_table(mono: list[float], pim: list[float]) -> Table:
     table = Table(title="Inhibited neurons (act <= 0) per generated token")
-    for name in ("layer", "monolingual", "PiM", "PiM - mono"):
+    for name in ("layer", "source only", "PiM", "PiM - source"):
         table.add_column(name, justify="right")
     for l, (a, b) in enumerate(zip(mono, pim)):
         table.add_row(str(l), f"{100 * a:.2f}%", f"{100 * b:.2f}%", f"{100 * (b - a):+.2f}")
@@ -154,7 +158,7 @@ def run_pim(cfg: ProbeConfig, console: Console) -> Path:
                   "pim_languages": cfg.pim.pim_languages, "num_layers": len(mono), **result,
                   "mean": {"mono": mono, "pim": pim, "delta": [b - a for a, b in zip(mono, pim)]}}
         atomic_write_json(stage / "pim.json", report)
-        pim_png(stage / "pim.png", mono, pim, f"{Path(cfg.model.name_or_path.rstrip('/')).name}: PiM vs monolingual")
+        pim_png(stage / "pim.png", mono, pim, f"{Path(cfg.model.name_or_path.rstrip('/')).name}: PiM vs source only")
     console.print(pim_table(mono, pim))
     console.print(f"wrote {out}/pim.json, pim.png")
     return out
