@@ -57,6 +57,8 @@ class SourceSection(StrictModel):
     target_language: str = Field("en", description="translation: the language questions are translated into.")
     limit: int | None = Field(None, ge=1, description="At most this many rows per language.")
     weight: float = Field(1.0, gt=0.0, description="Repeat (>1) or subsample (<1) this source's examples.")
+    prompt_style: Literal["native-cot", "en-cot"] | None = Field(
+        None, description="cot: this source's prompt style (default: data.prompt_style).")
 
 
 class DataSection(StrictModel):

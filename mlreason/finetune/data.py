@@ -107,7 +107,7 @@ def build_examples(data: Any) -> list[SFTExample]:
                                      limit=s.limit)
         else:
             part = cot_examples(s.dataset, split=s.split, languages=s.languages, limit=s.limit,
-                                style=data.prompt_style)
+                                style=s.prompt_style or data.prompt_style)
         if not part:
             raise UserError(f"data source {s.kind}:{s.dataset} gave no examples; check its languages and split")
         parts.append(part)

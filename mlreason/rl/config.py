@@ -119,6 +119,8 @@ class TrainSection(StrictModel):
     micro_batch_size: int = Field(8, ge=1, description="sequences per forward/backward")
     seed: int = 0
     bf16: bool = False
+    deterministic: bool = Field(False, description="torch.use_deterministic_algorithms for the run (CPU demos: "
+                                "with a fixed OMP_NUM_THREADS the same numbers on every run of a machine)")
 
 
 class RolloutSection(StrictModel):

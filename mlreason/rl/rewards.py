@@ -85,26 +85,32 @@ def format_reward(completions: list[str], language: list[str], **_: Any) -> list
 
 
 def language_reward(completions: list[str], language: list[str], *, detector: Any, min_chars: int = 15,
-                    min_letters: int = 20, **_: Any) -> list[float]:
+                    min_letters: int = 20, hint: list[str] | None = None, **_: Any) -> list[float]:
     """1.0 where the completion is in the prompt's language, else 0.0.
 
-    Both must hold: the evaluation's LC rule (`check_consistency` with `detector`, which should
-    know every language: restricted to the training languages it calls English "German") and at
-    least `min_letters` letters of the language's script (`script_letters`), so a bare equation,
-    which the LC rule lets through as too short to judge, earns nothing.
+    Both must hold: the evaluation's LC rule on the completion (`check_consistency` with
+    `detector`, which should know every language: restricted to the training languages it calls
+    English "German") and at least `min_letters` letters of the language's script
+    (`script_letters`) in the response, so a bare equation, which the LC rule lets through as
+    too short to judge, earns nothing. The response is the hint the prompt ends with (column
+    `hint`, written in the problem's language) followed by the completion: with most of the
+    solution shown, "คำตอบคือ 7" is a consistent ending, not too little text.
     >>> from mlreason.language import get_detector
     >>> texts = ["Tom hat 3 Äpfel und kauft 4 dazu, also 3 + 4 = 7. Die Antwort lautet 7.",
     ...          "Tom has 3 apples and buys 4 more, so 3 + 4 = 7. Die Antwort lautet 7.",
     ...          "3 + 4 = 7. 7 * 2 = 14. 14"]
     >>> language_reward(texts, language=["de"] * 3, detector=get_detector("langdetect"))
     [1.0, 0.0, 0.0]
+    >>> language_reward(["คำตอบคือ 7"], language=["th"], detector=get_detector("langdetect"),
+    ...                 hint=["มานีมีแอปเปิล 3 ลูก ซื้อเพิ่มอีก 4 ลูก ดังนั้น 3 + 4 = 7"])
+    [1.0]
     """
     from mlreason.language import check_consistency
 
     out = []
-    for text, lang in zip(completions, language, strict=True):
-        ok = script_letters(text, lang) >= min_letters and check_consistency(text, lang, detector,
-                                                                               min_chars=min_chars).overall
+    for text, lang, shown in zip(completions, language, hint or [""] * len(completions), strict=True):
+        ok = (script_letters(shown + text, lang) >= min_letters
+              and check_consistency(text, lang, detector, min_chars=min_chars).overall)
         out.append(float(ok))
     return out
 

@@ -22,6 +22,7 @@ from mlreason.data.types import Example
 from mlreason.generation.base import Generator, SamplingParams
 from mlreason.rl import grpo
 from mlreason.rl.config import GRPOSection, RLConfig
+from mlreason.rl.engine import Engine
 from mlreason.rl.hints import LanguageSwitch, hint_fraction
 from mlreason.rl.rewards import RewardResult, Rewarder, injection_slots, relative_length_reward
 from mlreason.rl.rollout import DataCursor, HintedPrompt, Sample, encode, hinted_prompts, join_hint, split_prefix_ids
@@ -88,17 +89,24 @@ def sample(generator: Generator, tokenizer: Any, prompts: list[HintedPrompt],
     return samples, texts
 
 
-def reward_columns(examples: list[Example], prompts: list[str]) -> dict[str, list[Any]]:
-    """The columns every reward function receives as keyword arguments (TRL's convention)."""
+def reward_columns(examples: list[Example], prompts: list[str], hints: list[str] | None = None) -> dict[str, list[Any]]:
+    """The columns every reward function receives as keyword arguments (TRL's convention).
+
+    hint: the hint text the prompt ends with ("" without one, and when the hint is a forced
+    completion prefix, since the completion then holds it): the start of the response the
+    completion continues, which the language reward's letter count includes.
+    """
     return {"prompts": prompts, "answer": [e.answer for e in examples], "language": [e.language for e in examples],
             "question": [e.question for e in examples], "solution": [e.solution for e in examples],
-            "dataset": [e.dataset for e in examples], "row": [e.row for e in examples]}
+            "dataset": [e.dataset for e in examples], "row": [e.row for e in examples],
+            "hint": hints if hints is not None else [""] * len(examples)}
 
 
 def score(rewarder: Rewarder, prompts: list[HintedPrompt], texts: list[str], group_size: int) -> RewardResult:
     """Reward every completion; texts are G per prompt, in prompt order."""
-    exs = [x.example for x in prompts for _ in range(group_size)]
-    return rewarder(texts, reward_columns(exs, [x.prompt for x in prompts for _ in range(group_size)]))
+    per_sample = [x for x in prompts for _ in range(group_size)]
+    hints = ["" if x.forced_prefix else x.hint for x in per_sample]
+    return rewarder(texts, reward_columns([x.example for x in per_sample], [x.prompt for x in per_sample], hints))
 
 
 def inject(rnd: Round, texts: list[str], rewarder: Rewarder, tokenizer: Any, cfg: RLConfig) -> int:
@@ -116,8 +124,9 @@ def inject(rnd: Round, texts: list[str], rewarder: Rewarder, tokenizer: Any, cfg
         texts[i] = x.forced_prefix + rest
     if slots:
         idx = [i for i, _ in slots]
-        exs = [rnd.prompts[i // G].example for i in idx]
-        new = rewarder([texts[i] for i in idx], reward_columns(exs, [rnd.prompts[i // G].prompt for i in idx]))
+        xs = [rnd.prompts[i // G] for i in idx]
+        new = rewarder([texts[i] for i in idx], reward_columns([x.example for x in xs], [x.prompt for x in xs],
+                                                               ["" if x.forced_prefix else x.hint for x in xs]))
         r = rnd.rewards
         for j, i in enumerate(idx):
             r.totals[i], r.success[i] = new.totals[j], new.success[j]
@@ -156,7 +165,7 @@ def hint_level(cfg: RLConfig, step: int) -> float:
                          step_at=h.step_at, constant=h.constant)
 
 
-def _round(engine: Any, run: Run, step: int, p: float, k: int) -> tuple[Round, dict[str, float]]:
+def _round(engine: Engine, run: Run, step: int, p: float, k: int) -> tuple[Round, dict[str, float]]:
     """Round k of step `step`: this process's share of the next batch_size problems, sampled and scored;
     also returns its generation time and how many samples offline injection replaced (flagged in Sample.extra)."""
     cfg, acc = engine.cfg, engine.accelerator
@@ -193,7 +202,7 @@ def _concat(parts: list[Round]) -> Round:
     return Round([x for p in parts for x in p.prompts], [s for p in parts for s in p.samples], rewards)
 
 
-def dynamic_fill(engine: Any, run: Run, step: int, p: float, first: Round) -> tuple[Round, dict[str, float]]:
+def dynamic_fill(engine: Engine, run: Run, step: int, p: float, first: Round) -> tuple[Round, dict[str, float]]:
     """DAPO dynamic sampling: keep groups whose rewards differ, sample further rounds (every process
     together, so the cursor stays in step) until there are as many as the batch has or
     `dynamic_max_rounds` rounds ran; zero-variance groups of the first round fill what is left."""
@@ -215,7 +224,7 @@ def dynamic_fill(engine: Any, run: Run, step: int, p: float, first: Round) -> tu
     return _concat(kept[:informative] + fillers), stats
 
 
-def rollout_step(engine: Any, run: Run, step: int) -> Rollout:
+def rollout_step(engine: Engine, run: Run, step: int) -> Rollout:
     """Sample and score this process's share of the step's problems, then set advantages and weights."""
     cfg, acc = engine.cfg, engine.accelerator
     p = hint_level(cfg, step)

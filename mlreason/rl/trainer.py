@@ -200,6 +200,15 @@ def prepare(cfg: RLConfig, *, overwrite: bool = False, resume: bool = False) -> 
 
 def train(cfg: RLConfig, *, overwrite: bool = False, resume: bool = False) -> Path:
     """Run GRPO with LANG hints as configured; returns the run directory."""
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(cfg.train.deterministic or was_deterministic)
+    try:
+        return _train(cfg, overwrite, resume)
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+
+
+def _train(cfg: RLConfig, overwrite: bool, resume: bool) -> Path:
     engine, run = prepare(cfg, overwrite=overwrite, resume=resume)
     start = int(engine.state.get("step", 0))
     writer = _tensorboard(engine.run_dir) if cfg.logging.tensorboard and engine.is_main else None
