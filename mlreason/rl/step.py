@@ -109,8 +109,8 @@ def score(rewarder: Rewarder, prompts: list[HintedPrompt], texts: list[str], gro
     return rewarder(texts, reward_columns([x.example for x in per_sample], [x.prompt for x in per_sample], hints))
 
 
-def inject(rnd: Round, texts: list[str], rewarder: Rewarder, tokenizer: Any, cfg: RLConfig) -> int:
-    """Dissect offline injection: failures in near-hopeless groups become the stored solution; returns the count."""
+def inject(rnd: Round, texts: list[str], rewarder: Rewarder, tokenizer: Any, cfg: RLConfig) -> None:
+    """Dissect offline injection: failures in near-hopeless groups become the stored solution, rescored."""
     G = cfg.grpo.group_size
     available = [1 if x.example.solution else 0 for x in rnd.prompts]  # datasets store one solution per problem
     slots = injection_slots(rnd.rewards.success, G, available, max_accuracy=cfg.grpo.inject_max_accuracy,
@@ -132,7 +132,6 @@ def inject(rnd: Round, texts: list[str], rewarder: Rewarder, tokenizer: Any, cfg
             r.totals[i], r.success[i] = new.totals[j], new.success[j]
             for k in r.components:
                 r.components[k][i] = new.components[k][j]
-    return len(slots)
 
 
 def assign_advantages(samples: list[Sample], totals: list[float], g: GRPOSection,
@@ -165,9 +164,9 @@ def hint_level(cfg: RLConfig, step: int) -> float:
                          step_at=h.step_at, constant=h.constant)
 
 
-def _round(engine: Engine, run: Run, step: int, p: float, k: int) -> tuple[Round, dict[str, float]]:
-    """Round k of step `step`: this process's share of the next batch_size problems, sampled and scored;
-    also returns its generation time and how many samples offline injection replaced (flagged in Sample.extra)."""
+def _round(engine: Engine, run: Run, step: int, p: float, k: int) -> tuple[Round, float]:
+    """Round k of step `step`: this process's share of the next batch_size problems, sampled and scored
+    (injected samples are flagged in Sample.extra); also returns the generation time."""
     cfg, acc = engine.cfg, engine.accelerator
     h, G = cfg.hints, cfg.grpo.group_size
     idx = run.cursor.take(cfg.train.batch_size)[acc.process_index::acc.num_processes]
@@ -182,13 +181,14 @@ def _round(engine: Engine, run: Run, step: int, p: float, k: int) -> tuple[Round
     samples, texts = sample(engine.generator, engine.tokenizer, prompts, sampling)
     t_gen = time.perf_counter() - t0
     rnd = Round(prompts, samples, score(run.rewarder, prompts, texts, G))
-    injected = inject(rnd, texts, run.rewarder, engine.tokenizer, cfg) if cfg.grpo.inject_offline else 0
+    if cfg.grpo.inject_offline:
+        inject(rnd, texts, run.rewarder, engine.tokenizer, cfg)
     if cfg.reward.length_reward:
         r = cfg.reward
         rnd.rewards.totals = relative_length_reward(rnd.rewards.totals, rnd.rewards.success,
                                                     [len(s.completion_ids) for s in samples], G,
                                                     min_accuracy=r.length_min_accuracy, scale=r.length_scale)
-    return rnd, {"time": t_gen, "injected": float(injected)}
+    return rnd, t_gen
 
 
 def _informative(rnd: Round, G: int) -> list[bool]:
@@ -214,8 +214,8 @@ def dynamic_fill(engine: Engine, run: Run, step: int, p: float, first: Round) ->
         short = torch.tensor([float(len(kept) < n)], device=acc.device)
         if float(acc.reduce(short, reduction="sum")[0]) == 0:
             break
-        rnd, info = _round(engine, run, step, p, rounds)
-        rounds, t_gen = rounds + 1, t_gen + info["time"]
+        rnd, t = _round(engine, run, step, p, rounds)
+        rounds, t_gen = rounds + 1, t_gen + t
         kept += [rnd.group(g, G) for g, ok in enumerate(_informative(rnd, G)) if ok]
     informative = min(len(kept), n)
     fillers = [first.group(g, G) for g, ok in enumerate(_informative(first, G)) if not ok][: n - informative]
@@ -228,8 +228,8 @@ def rollout_step(engine: Engine, run: Run, step: int) -> Rollout:
     """Sample and score this process's share of the step's problems, then set advantages and weights."""
     cfg, acc = engine.cfg, engine.accelerator
     p = hint_level(cfg, step)
-    first, info = _round(engine, run, step, p, 0)
-    stats = {"time/generate": info["time"]}
+    first, t_gen = _round(engine, run, step, p, 0)
+    stats = {"time/generate": t_gen}
     batch = first
     if cfg.grpo.dynamic_sampling:
         batch, extra = dynamic_fill(engine, run, step, p, first)
