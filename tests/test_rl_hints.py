@@ -5,7 +5,14 @@ import math
 import pytest
 
 from mlreason.errors import UserError
-from mlreason.rl.hints import LanguageSwitch, hint_fraction, hint_text, num_hint_segments, segment_solution
+from mlreason.rl.hints import (
+    LanguageSwitch,
+    hint_fraction,
+    hint_text,
+    num_hint_segments,
+    segment_solution,
+    switch_signal,
+)
 
 ZH = "小明有3个苹果。他又买了4个。3+4=7。答案是 7。"
 EN = "Tom has 3 apples. He buys 4.5 more!\nSo 3 + 4.5 = 7.5.\nThe answer is 7.5."
@@ -46,23 +53,48 @@ def test_schedules_at_chosen_steps():
         hint_fraction(0, 10, "sigmoid")
 
 
+def test_switch_signal_counts_all_correct_groups_as_success():
+    # 3 prompts x 4 rollouts with 0/1 rewards: all correct, mixed, all wrong
+    success = [True] * 4 + [True, False, False, False] + [False] * 4
+    adv = [0.0] * 4 + [1.5, -0.5, -0.5, -0.5] + [0.0] * 4  # an all-correct group has advantages 0
+    assert switch_signal(success, adv, 4) == [1.0, 1.0, 0.0]  # default: any rollout earned the full reward
+    assert switch_signal(success, adv, 4, "mean-success") == [1.0, 0.25, 0.0]
+    assert switch_signal(success, adv, 4, "mixed") == [0.0, 1.0, 0.0]  # the old rule: mastery counts as failure
+    with pytest.raises(UserError, match="unknown switch signal 'best'"):
+        switch_signal(success, adv, 4, "best")
+
+
+def test_mastered_group_loses_hints_only_under_the_default_signal():
+    # every en prompt is solved by all 8 rollouts at every step: advantages are all 0
+    success, adv = [True] * 8, [0.0] * 8
+    fired = {}
+    for signal in ("any-success", "mixed"):
+        sw = LanguageSwitch({"high": ["en"]}, alpha=0.9, tau=0.5)
+        for step in range(30):
+            sw.update(step, ["en"], switch_signal(success, adv, 8, signal))
+        fired[signal] = sw.withdrawn["high"]
+    # ema_k = 1 - 0.9^k: k=6 -> 0.4686, k=7 -> 0.5217, so the 7th update (step 6) fires
+    assert fired == {"any-success": 6, "mixed": None}
+
+
 def test_switch_fires_when_ema_crosses_tau():
     sw = LanguageSwitch({"high": ["en"], "low": ["sw", "th"]}, alpha=0.9, tau=0.5)
     fired_at = None
     for step in range(12):
-        # every English prompt has a positive advantage; a quarter of the low-group prompts do
-        sw.update(step, ["en", "en", "sw", "th", "sw", "th"], [True, True, True, False, False, False])
+        # every English prompt succeeds; a quarter of the low-group prompts do (mean-success values)
+        u = sw.update(step, ["en", "en", "sw", "th", "sw", "th"], [1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+        assert u == {"high": 1.0, "low": 0.25}  # u(t) per group, logged as switch/<group>/signal
         if fired_at is None and not sw.hints_on("en"):
             fired_at = step
         if step == 0:
             assert sw.ema == pytest.approx({"high": 0.1, "low": 0.1 * 0.25})
-    # ema_k = 1 - 0.9^k: k=6 -> 0.4686, k=7 -> 0.5217, so the 7th update (step 6) fires
     assert fired_at == 6
     assert sw.withdrawn["high"] == 6
     assert sw.hints_on("sw") and sw.ema["low"] == pytest.approx(0.25 * (1 - 0.9 ** 12))
     for step in range(12, 30):  # withdrawal is permanent even when the EMA falls back
-        sw.update(step, ["en"], [False])
+        assert sw.update(step, ["en"], [0.0]) == {"high": 0.0}  # a group without prompts keeps its EMA
     assert sw.ema["high"] < 0.5 and not sw.hints_on("en")
+    assert sw.ema["low"] == pytest.approx(0.25 * (1 - 0.9 ** 12))
     restored = LanguageSwitch({"high": ["en"], "low": ["sw", "th"]})
     restored.load_state_dict(sw.state_dict())
     assert restored.metrics() == sw.metrics()
@@ -75,5 +107,5 @@ def test_switch_bad_groups():
         LanguageSwitch({"a": ["en"], "b": ["en"]})
     off = LanguageSwitch({"high": ["en"]}, enabled=False)
     for step in range(20):
-        off.update(step, ["en"], [True])
+        off.update(step, ["en"], [1.0])
     assert off.hints_on("en") and off.ema["high"] > 0.5

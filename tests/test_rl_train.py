@@ -89,8 +89,9 @@ def test_straight_vs_resumed_run_identical(tiny_models, world, tmp_path, monkeyp
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
     assert [round(r["hint/p"], 4) for r in rows] == [1.0, 0.8536, 0.5, 0.1464]  # cosine, T = 4
     assert all(r["optimizer_steps"] == 4 for r in rows)  # 2 passes x (4 prompts / mini-batch 2)
-    assert any(r["groups/has_positive"] > 0 for r in rows) and all("kl" in r for r in rows)
-    assert {"reward/lang/en", "reward/lang/zh", "switch/high/ema", "switch/mid/hints_on", "reward/variety"} <= set(rows[0])
+    assert any(r["groups/zero_variance"] < 1 for r in rows) and all("kl" in r for r in rows)
+    assert {"reward/lang/en", "reward/lang/zh", "switch/high/ema", "switch/mid/hints_on", "switch/high/signal",
+            "switch/mid/signal", "reward/variety"} <= set(rows[0])
     start = load_file(str(Path(tiny_models["qwen2"]) / "model.safetensors"))
     trained = _weights(tmp_path / "a")
     assert any(not torch.equal(start[k], trained[k]) for k in start)
@@ -194,12 +195,44 @@ def test_dissect_options_and_completion_prefix_hints(tiny_models, world, tmp_pat
 
     cfg = tiny_cfg(tiny_models["qwen2"], world, tmp_path / "opts", "train.steps=2", "hints.placement=completion-prefix",
                    "hints.prefix_loss=shaped", "hints.hide_last=1", "grpo.negative_only=true", "grpo.inject_offline=true",
-                   "grpo.inject_max_accuracy=1.0", "reward.length_reward=true")
+                   "grpo.inject_max_accuracy=1.0", "reward.length_reward=true", "hints.switch.signal=mean-success")
     train(cfg)
     rows = metrics(tmp_path / "opts")
     for r in rows:
-        # the random model never answers; one stored solution is injected per group of 4 and is correct
-        assert r["reward/success"] == 0.25 and r["reward/mean"] == 0.25 and r["groups/has_positive"] == 1.0
+        # the random model never answers; every group (accuracy 0) gets all its stored solutions injected:
+        # one per problem, so 1 of 4 rollouts, and it is correct
+        assert r["samples/injected"] == 0.25 and r["reward/success"] == 0.25 and r["reward/mean"] == 0.25
         assert r["samples/trained"] == 0.75  # negative-only: the injected (correct) sample is not trained on
         assert r["groups/zero_variance"] == 0.0 and r["optimizer_steps"] == 2 and r["loss"] == r["loss"]
+        assert r["switch/high/signal"] == 0.25  # mean-success: 1 of 4 rollouts earned the full reward
     assert rows[0]["hint/shown"] == 1.0 and rows[1]["hint/shown"] < 1.0
+
+
+def even_rows_constant(completions, row, **_):
+    """Zero-variance groups on purpose: rows with an even index score 1 whatever the text."""
+    return [1.0 if r % 2 == 0 else len(set(c)) / 10 for c, r in zip(completions, row)]
+
+
+def test_dynamic_sampling_resamples_until_groups_differ(tiny_models, world, tmp_path):
+    from mlreason.rl.rollout import DataCursor
+    from mlreason.rl.trainer import train
+
+    extra = ["reward.correctness=0", "reward.format=0", "reward.combine=sum", "hints.enabled=false",
+             "reward.functions=[test_rl_train.even_rows_constant]", "grpo.dynamic_sampling=true",
+             "grpo.dynamic_max_rounds=3", "train.steps=3"]
+    train(tiny_cfg(tiny_models["qwen2"], world, tmp_path / "dyn", *extra))
+    rows = metrics(tmp_path / "dyn")
+    # replay the cursor: 24 problems (en rows 0-11, then zh rows 0-11), 4 per round; odd rows are informative
+    cursor, expected = DataCursor(24, seed=0), []
+    for _ in range(3):
+        kept, rounds = 0, 0
+        while rounds < 3 and (rounds == 0 or kept < 4):
+            kept += sum(i % 12 % 2 for i in cursor.take(4))
+            rounds += 1
+        expected.append((float(rounds), min(kept, 4) / 4))
+    got = [(r["dynamic/rounds"], r["dynamic/informative_groups"]) for r in rows]
+    assert got == expected, (got, expected)
+    assert any(rounds > 1 for rounds, _ in got)  # the seed gives at least one step that had to re-sample
+    for r, (_, share) in zip(rows, expected):
+        assert r["dynamic/filled_groups"] == 1 - share
+        assert r["samples/trained"] == share  # fillers (zero-variance groups) are not trained on

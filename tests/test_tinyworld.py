@@ -63,8 +63,8 @@ def test_russian_plural_forms():
 
 def test_write_world_is_parallel_and_loadable(tmp_path):
     paths = write_world(tmp_path / "w", tmp_path / "m" / "tw.yaml", seed=3, train_size=40, test_size=10,
-                        languages=["en", "th", "sw"])
-    assert len(paths) == 2 * 3 + 1
+                        mixed_size=5, languages=["en", "th", "sw"])
+    assert len(paths) == 2 * 3 + 2 + 1  # train/test for 3 languages, mixed for th and sw, the manifest
     m = load_manifest(str(tmp_path / "m" / "tw.yaml"))
     train = load_examples(m, split="train")
     test = load_examples(m, split="test")
@@ -73,19 +73,31 @@ def test_write_world_is_parallel_and_loadable(tmp_path):
     assert all(r["th"].solution.endswith(f"คำตอบคือ {r['en'].answer}") for r in rows)
     train_q = {e.question for e in train["en"]}
     assert not train_q & {e.question for e in test["en"]}  # no test problem leaks into train
+    mixed = load_examples(m, ["th", "sw"], split="mixed")
+    assert {k: len(v) for k, v in mixed.items()} == {"th": 5, "sw": 5}
+    problems = generate_problems(55, seed=3)[50:]  # the mixed split: the problems after test and train
+    for p, th, sw in zip(problems, mixed["th"], mixed["sw"], strict=True):
+        assert th.question == render(p, "th")[0] and sw.question == render(p, "sw")[0]
+        assert th.solution == sw.solution == render(p, "en")[1]  # an English solution after a th/sw question
+        assert th.answer == str(p.answer)
+    assert not {e.question for e in mixed["th"]} & {e.question for e in train["th"] + test["th"]}
     with pytest.raises(UserError, match="already holds a world"):
         write_world(tmp_path / "w", tmp_path / "m" / "tw.yaml", seed=3, train_size=40, test_size=10)
 
 
 def test_shipped_world_is_seed_0_and_parallel():
     m = load_manifest("tinyworld")
-    assert m.languages == list(WORLD_LANGUAGES) and set(m.split_names) == {"train", "test"}
+    assert m.languages == list(WORLD_LANGUAGES) and set(m.split_names) == {"train", "test", "mixed"}
     test = load_examples(m, split="test")
     assert len(parallel_rows(test)) == 200
     first = generate_problems(1, seed=0)[0]
     line = json.loads((REPO / "data/tinyworld/test_de.jsonl").read_text(encoding="utf-8").splitlines()[0])
     q, s = render(first, "de")
     assert line == {"question": q, "answer": str(first.answer), "solution": s}
+    mixed = load_examples(m, ["th", "sw"], split="mixed")
+    assert {k: len(v) for k, v in mixed.items()} == {"th": 500, "sw": 500}
+    last = generate_problems(200 + 2500 + 500, seed=0)[-1]
+    assert mixed["sw"][-1].solution == render(last, "en")[1]
 
 
 def test_make_world_cli_and_bad_language(tmp_path):

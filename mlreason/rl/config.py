@@ -40,6 +40,9 @@ class DataSection(StrictModel):
 
 class SwitchSection(StrictModel):
     adaptive: bool = True  # False: every language follows the schedule to the end
+    signal: Literal["any-success", "mean-success", "mixed"] = Field(
+        "any-success", description="per prompt: any rollout earned the full reward / share that did / "
+        "any advantage > 0 (see mlreason.rl.hints.switch_signal)")
     groups: dict[str, list[str]] = Field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_GROUPS.items()})
     alpha: float = Field(0.9, ge=0.0, lt=1.0)
     tau: float = Field(0.5, gt=0.0, le=1.0)
@@ -66,9 +69,12 @@ class RewardSection(StrictModel):
     correctness: float = Field(1.0, ge=0.0)  # weight; 0 turns a component off (also in product)
     language: float = Field(1.0, ge=0.0)
     format: float = Field(1.0, ge=0.0)
-    answer_match: Literal["strict", "flexible"] = "flexible"
-    detector: str = "lingua"
-    min_chars: int = Field(15, ge=0)
+    answer_match: Literal["auto", "strict", "flexible"] = Field(
+        "auto", description="auto: strict when the format component is on, else flexible (the last number)")
+    detector: str | None = Field(None, description="language detector; None: the evaluation's default")
+    min_chars: int = Field(15, ge=0, description="LC rule: prose this short counts as consistent (PolyMath: 15)")
+    min_letters: int = Field(20, ge=0, description="language reward: letters of the prompt language's script "
+                             "needed (Han/Hangul count 2), so a bare equation earns nothing")
     functions: list[str] = []  # dotted import paths: (completions, **columns) -> list[float]
     function_weights: list[float] | None = None
     length_reward: bool = False  # Dissect relative length reward
@@ -81,7 +87,7 @@ class GRPOSection(StrictModel):
     temperature: float = Field(1.0, ge=0.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     max_completion_tokens: int = Field(256, ge=1)
-    advantage_scale: Literal["std", "none"] = "std"
+    advantage_scale: Literal["std", "batch", "none"] = "std"  # group std / batch std (TRL) / none (Dr. GRPO)
     advantage_eps: float = Field(1e-4, ge=0.0)
     eps_low: float = Field(0.2, ge=0.0, lt=1.0)
     eps_high: float = Field(0.2, ge=0.0)
@@ -92,8 +98,10 @@ class GRPOSection(StrictModel):
     negative_only: bool = False
     inject_offline: bool = False
     inject_max_accuracy: float = Field(0.125, ge=0.0, le=1.0)
-    inject_count: int = Field(1, ge=1)
-    dynamic_sampling: bool = False  # drop zero-variance groups from the loss
+    inject_count: int | None = Field(None, ge=1, description="None: every stored solution available (Dissect)")
+    dynamic_sampling: bool = False  # DAPO: re-sample until the batch holds only non-zero-variance groups
+    dynamic_max_rounds: int = Field(3, ge=1, description="dynamic sampling: generation rounds per step at most; "
+                                    "still short after them, zero-variance groups fill in, not trained on")
 
 
 class OptimSection(StrictModel):
@@ -112,6 +120,8 @@ class TrainSection(StrictModel):
     micro_batch_size: int = Field(8, ge=1, description="sequences per forward/backward")
     seed: int = 0
     bf16: bool = False  # bf16 autocast; always on when the model loads in bfloat16 (fp32 master weights)
+    deterministic: bool = Field(False, description="torch.use_deterministic_algorithms for the run (CPU demos: "
+                                "with a fixed OMP_NUM_THREADS the same numbers on every run of a machine)")
 
 
 class RolloutSection(StrictModel):
@@ -157,4 +167,13 @@ class RLConfig(StrictModel):
                              f"({t.mini_batch_size})")
         if self.reward.function_weights is not None and len(self.reward.function_weights) != len(self.reward.functions):
             raise ValueError("reward.function_weights needs one weight per entry of reward.functions")
+        if self.reward.answer_match == "flexible" and self.reward.format > 0:
+            raise ValueError("reward.answer_match=flexible with reward.format > 0 rewards a last number that "
+                             "contradicts the stated answer; use answer_match=auto or strict, or set reward.format=0")
         return self
+
+    @property
+    def strict_answers(self) -> bool:
+        """Correctness reads the strict answer (after the answer phrase / in \\boxed{})."""
+        r = self.reward
+        return r.answer_match == "strict" or (r.answer_match == "auto" and r.format > 0)

@@ -3,8 +3,9 @@
 Shapes: B = sequences in a (micro-)batch, G = group size (rollouts per prompt), T = completion
 tokens (right-padded). Rollouts of one prompt are contiguous: rows g*G .. g*G+G-1.
 Nothing here touches a model; `mlreason.rl.trainer` feeds these with recomputed log-probs.
-Tested against hand-computed tensors in tests/test_rl_math.py:
-    pytest tests/test_rl_math.py
+Tested against hand-computed tensors in tests/test_rl_math.py and against TRL's own
+`GRPOTrainer._compute_loss` in tests/test_rl_trl_parity.py:
+    pytest tests/test_rl_math.py tests/test_rl_trl_parity.py
 """
 
 from __future__ import annotations
@@ -14,19 +15,24 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-AdvantageScale = Literal["std", "none"]
+AdvantageScale = Literal["std", "batch", "none"]
 Aggregation = Literal["token-mean", "seq-mean", "constant"]
 
 
-def group_advantages(rewards: Tensor, group_size: int, scale: AdvantageScale = "std", eps: float = 1e-4) -> Tensor:
-    """(B,) rewards -> (B,) advantages `r - mean_group`, divided by `std_group + eps` when scale="std".
+def group_advantages(rewards: Tensor, group_size: int, scale: AdvantageScale = "std", eps: float = 1e-4,
+                     batch_std: float | None = None) -> Tensor:
+    """(B,) rewards -> (B,) advantages `r - mean_group`, divided by `std + eps` unless scale="none".
 
-    std is the sample std (Bessel-corrected), as in TRL's GRPOTrainer; scale="none" is Dr. GRPO.
+    scale="std": the group's std; "batch": the std of every reward in the batch (TRL's
+    scale_rewards="batch"; pass `batch_std` when the batch is split over processes); "none": Dr. GRPO.
+    std is the sample std (Bessel-corrected), as in TRL's GRPOTrainer.
     """
     groups = rewards.view(-1, group_size)  # (B/G, G)
     centred = groups - groups.mean(dim=1, keepdim=True)
     if scale == "std":
         centred = centred / (groups.std(dim=1, keepdim=True) + eps)
+    elif scale == "batch":
+        centred = centred / ((rewards.std().item() if batch_std is None else batch_std) + eps)
     return centred.reshape(-1)
 
 
@@ -66,10 +72,28 @@ def shaped_prefix_loss(logp: Tensor, advantages: Tensor, gamma: float = 0.1) -> 
     return -(prob / (prob + gamma)) * advantages.unsqueeze(1)
 
 
-def kl_k3(logp: Tensor, ref_logp: Tensor) -> Tensor:
-    """(B, T), (B, T) -> (B, T) the k3 estimator of KL(pi || ref): exp(ref - logp) - (ref - logp) - 1 >= 0."""
+def kl_k3(logp: Tensor, ref_logp: Tensor, mask: Tensor | None = None) -> Tensor:
+    """(B, T), (B, T)[, (B, T)] -> (B, T) the k3 estimator of KL(pi || ref): exp(ref - logp) - (ref - logp) - 1 >= 0.
+
+    mask (1 = a real, trained token) zeroes the log-ratio elsewhere *before* exp: stored reference
+    log-probs are zero-padded, and where log p(pad) < -88.7 exp overflows float32 to inf, and
+    inf * 0 (even a masked-out inf, in the backward pass) is NaN.
+    """
     delta = ref_logp - logp
+    if mask is not None:
+        delta = torch.where(mask > 0, delta, torch.zeros_like(delta))
     return torch.exp(delta) - delta - 1.0
+
+
+def clip_region(logp: Tensor, old_logp: Tensor, advantages: Tensor, eps_low: float, eps_high: float) -> Tensor:
+    """(B, T), (B, T), (B,) -> (B, T) bool: tokens where the clip is active (the gradient is cut off).
+
+    TRL's definition ("clip_ratio/region_mean"): ratio < 1 - eps_low with A < 0, or ratio > 1 + eps_high
+    with A > 0. A ratio outside the band on the other side is not clipped: min() keeps the unclipped term.
+    """
+    ratio = torch.exp(logp - old_logp)
+    adv = advantages.unsqueeze(1)
+    return ((ratio < 1.0 - eps_low) & (adv < 0)) | ((ratio > 1.0 + eps_high) & (adv > 0))
 
 
 def aggregate(per_token: Tensor, weights: Tensor, mode: Aggregation = "token-mean", *,
@@ -77,9 +101,11 @@ def aggregate(per_token: Tensor, weights: Tensor, mode: Aggregation = "token-mea
               max_tokens: int | None = None) -> Tensor:
     """(B, T) per-token loss, (B, T) token weights (0 = not trained on) -> scalar loss.
 
-    token-mean: sum(l*w) / num_tokens (every token of the mini-batch counts the same);
-    seq-mean:   sum_i [sum_t l*w / sum_t w] / num_seqs (every sequence counts the same);
-    constant:   sum(l*w) / (num_seqs * max_tokens) (Dr. GRPO: no length normalisation).
+    token-mean: sum(l*w) / num_tokens (every token of the mini-batch counts the same; TRL "dapo");
+    seq-mean:   sum_i [sum_t l*w / sum_t w] / num_seqs (every sequence counts the same; TRL "grpo");
+    constant:   sum(l*w) / (num_seqs * max_tokens) (Dr. GRPO: no length normalisation; TRL "dr_grpo").
+    num_seqs counts every row, dropped ones (all weights 0) included, as TRL does: dropping a
+    group lowers the loss, it does not re-weight the groups that stay.
     num_tokens / num_seqs default to this batch's; pass the whole mini-batch's totals when the
     mini-batch is split into micro-batches, so the accumulated gradient equals the unsplit one.
     num_tokens counts sum(w > 0), so weighted prefix tokens count as tokens.
@@ -98,14 +124,25 @@ def aggregate(per_token: Tensor, weights: Tensor, mode: Aggregation = "token-mea
     raise ValueError(f"unknown aggregation {mode!r}")
 
 
-def truncation_mask(finish_reasons: list[str], device: torch.device | str = "cpu") -> Tensor:
-    """finish reasons (B,) -> (B,) float: 0 for a completion cut at max_tokens ("length"), else 1."""
-    return torch.tensor([0.0 if r == "length" else 1.0 for r in finish_reasons], device=device)
+def sample_weights(truncated: Tensor, success: Tensor, zero_variance: Tensor, group_size: int, *,
+                   mask_truncated: bool = False, negative_only: bool = False,
+                   drop_zero_variance: bool = False) -> Tensor:
+    """The drop rule. (B,) bool truncated (cut at max_tokens), (B,) bool success, (B/G,) bool
+    zero-variance groups -> (B,) float: 1 = trained on, 0 = dropped (its row still counts in
+    seq-mean / constant, as in TRL).
 
-
-def negative_only_mask(success: Tensor) -> Tensor:
-    """(B,) bool success -> (B,) float: train only on failed samples (Dissect's negative-only updates)."""
-    return (~success).float()
+    mask_truncated: DAPO's overlong filtering; negative_only: Dissect's negative-only updates
+    (advantages come from the full group, only failures are trained on); drop_zero_variance:
+    groups whose rewards are all equal (DAPO dynamic sampling keeps them only as fillers).
+    """
+    keep = torch.ones(truncated.shape[0], device=truncated.device)
+    if mask_truncated:
+        keep = keep * (~truncated).float()
+    if negative_only:
+        keep = keep * (~success).float()
+    if drop_zero_variance:
+        keep = keep * (~zero_variance).float().repeat_interleave(group_size)
+    return keep
 
 
 def policy_loss(logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor, prefix_mask: Tensor,
@@ -126,5 +163,5 @@ def policy_loss(logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor
     else:
         weights = mask * (~prefix).float()
     if ref_logp is not None and beta > 0:
-        loss = loss + beta * kl_k3(logp, ref_logp)
+        loss = loss + beta * kl_k3(logp, ref_logp, mask)
     return loss, weights

@@ -2,21 +2,23 @@
 
 A training problem's reference solution (in the problem's own language) is cut into segments;
 at step t the first floor(p_t * S) of them are shown as a hint. The switch withdraws hints
-for good from a resource group once its EMA of "prompts with a positive advantage" reaches tau
-(METHODS.md section 3). Pure, small, checkpointable; tested in tests/test_rl_hints.py.
+for good from a resource group once its EMA of a per-prompt success signal reaches tau
+(default signal: at least one rollout of the prompt earned the full reward; docs/rl.md says why).
+Pure, small, checkpointable; tested in tests/test_rl_hints.py.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlreason.errors import UserError
 
 SCHEDULES = ("cosine", "linear", "exponential", "step", "constant")
+SIGNALS = ("any-success", "mean-success", "mixed")
 
 # The paper's resource groups (LANG, section 3); users may pass their own.
 DEFAULT_GROUPS: dict[str, list[str]] = {
@@ -110,12 +112,42 @@ def group_of(groups: Mapping[str, Iterable[str]]) -> dict[str, str]:
     return out
 
 
+def switch_signal(success: Sequence[bool], advantages: Sequence[float], group_size: int,
+                  signal: str = "any-success") -> list[float]:
+    """Per prompt (one group of `group_size` rollouts each) its value in [0, 1] for the switch.
+
+    any-success: 1 if at least one rollout earned the full reward (LANG's "solved": an
+      all-correct group counts, as it should; a mastered language loses its hints);
+    mean-success: the share of rollouts that earned it;
+    mixed: 1 if any advantage is > 0 (the group has both outcomes). With 0/1 rewards an
+      all-correct group has advantages 0 and counts as a failure, so this tracks "share of
+      mixed groups", not mastery; kept for comparison with earlier runs.
+    >>> success = [True, True, False, False, True, True]
+    >>> switch_signal(success, [0.0, 0.0, 0.0, 0.0, 0.0, 0.0], 2)
+    [1.0, 0.0, 1.0]
+    >>> switch_signal(success, [0.7, -0.7, 0.0, 0.0, 0.0, 0.0], 2, "mixed")
+    [1.0, 0.0, 0.0]
+    """
+    if signal not in SIGNALS:
+        raise UserError(f"unknown switch signal {signal!r}; choose one of {', '.join(SIGNALS)}")
+    out = []
+    for start in range(0, len(success), group_size):
+        group = range(start, start + group_size)
+        if signal == "any-success":
+            out.append(float(any(success[i] for i in group)))
+        elif signal == "mean-success":
+            out.append(sum(float(success[i]) for i in group) / group_size)
+        else:
+            out.append(float(any(advantages[i] > 0 for i in group)))
+    return out
+
+
 @dataclass
 class LanguageSwitch:
     """Per resource group: EMA of u(t) and a permanent "hints withdrawn" flag.
 
-    u(t) = share of the group's prompts at step t whose rollouts have at least one positive
-    advantage; ema <- alpha * ema + (1 - alpha) * u; once ema >= tau the group's hints stop.
+    u(t) = mean over the group's prompts at step t of their `switch_signal` value;
+    ema <- alpha * ema + (1 - alpha) * u; once ema >= tau the group's hints stop.
     A group with no prompts in a step keeps its EMA.
     """
 
@@ -143,17 +175,19 @@ class LanguageSwitch:
             return True
         return self.withdrawn[self._lang_group[language]] is None
 
-    def update(self, step: int, languages: list[str], has_positive: list[bool]) -> None:
-        """One entry per prompt: its language and whether any of its rollouts had advantage > 0."""
-        counts: dict[str, list[int]] = {}
-        for lang, pos in zip(languages, has_positive, strict=True):
-            c = counts.setdefault(self._lang_group[lang], [0, 0])
-            c[0] += int(pos)
-            c[1] += 1
-        for g, (pos, n) in counts.items():
-            self.ema[g] = self.alpha * self.ema[g] + (1.0 - self.alpha) * (pos / n)
+    def update(self, step: int, languages: Sequence[str], signal: Sequence[float]) -> dict[str, float]:
+        """One entry per prompt: its language and its `switch_signal` value; returns u(t) per group seen."""
+        sums: dict[str, list[float]] = {}
+        for lang, value in zip(languages, signal, strict=True):
+            c = sums.setdefault(self._lang_group[lang], [0.0, 0.0])
+            c[0] += float(value)
+            c[1] += 1.0
+        u = {g: total / n for g, (total, n) in sums.items()}
+        for g, value in u.items():
+            self.ema[g] = self.alpha * self.ema[g] + (1.0 - self.alpha) * value
             if self.enabled and self.withdrawn[g] is None and self.ema[g] >= self.tau:
                 self.withdrawn[g] = step
+        return u
 
     def metrics(self) -> dict[str, float]:
         out: dict[str, float] = {}

@@ -3,10 +3,12 @@
     mlreason rl-train recipes/rl/tiny-lang.yaml                      # one process, CPU or GPU
     accelerate launch --multi_gpu --num_processes 2 $(which mlreason) rl-train recipes/rl/tiny-lang.yaml
 
-Each step: take `batch_size` problems, show the first floor(p_t * S) solution segments where the
-language's group still gets hints, sample `group_size` completions per prompt through the
-Generator, score them, compute group advantages, then run `epochs` passes of mini-batch
-updates on log-probs the trainer recomputes itself, and sync the generator's weights.
+Each step (`_one_step`): the rollout (mlreason.rl.step: take `batch_size` problems, show the
+first floor(p_t * S) solution segments where the language's group still gets hints, sample
+`group_size` completions per prompt through the Generator, score them, assign group
+advantages, apply the drop rule), then the switch update from the step's success signal, then
+`epochs` passes of mini-batch updates on log-probs the trainer recomputes itself
+(mlreason.rl.update), then the generator's weights are synced.
 Everything a resume needs is checkpointed (see mlreason.rl.engine).
 """
 
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,28 +27,12 @@ from mlreason.rl import grpo
 from mlreason.rl.config import RLConfig
 from mlreason.rl.engine import (Engine, build_engine, latest_checkpoint, mixed_precision, save_checkpoint, save_final,
                                 sync_generator)
-from mlreason.rl.hints import LanguageSwitch, hint_fraction
-from mlreason.rl.rewards import Rewarder, injection_slots, relative_length_reward
-from mlreason.rl.rollout import DataCursor, Sample, encode, hinted_prompts, join_hint, split_prefix_ids
+from mlreason.rl.hints import LanguageSwitch, switch_signal
+from mlreason.rl.rewards import build_rewarder
+from mlreason.rl.rollout import DataCursor
+from mlreason.rl.step import Rollout, Run, example_key, reward_columns, rollout_step
 from mlreason.rl.update import NonFiniteLossError, optimise
 from mlreason.runs import append_metrics, atomic_write_text, claim_run_dir
-
-
-@dataclass
-class Run:
-    """Trainer state beyond the engine: problems, cursor, switch, rewarder."""
-
-    examples: list[Example]
-    languages: list[str]
-    cursor: DataCursor
-    switch: LanguageSwitch
-    rewarder: Rewarder
-    eval_examples: dict[str, list[Example]]
-    prompts: dict[str, str] | None = None  # example key -> base prompt text
-
-
-def _key(ex: Example) -> str:
-    return f"{ex.language}:{ex.row}"
 
 
 def load_problems(cfg: RLConfig) -> tuple[list[Example], dict[str, list[Example]]]:
@@ -84,113 +69,44 @@ def _gather(acc: Any, values: list[float]) -> list[float]:
     return acc.gather(torch.tensor(values, dtype=torch.float64, device=acc.device)).tolist()
 
 
-def rollout(engine: Engine, run: Run, step: int) -> tuple[list[Sample], dict[str, float]]:
-    """Sample, score and assign advantages for this process's share of the step's problems."""
-    cfg, acc, tok = engine.cfg, engine.accelerator, engine.tokenizer
-    G = cfg.grpo.group_size
-    idx = run.cursor.take(cfg.train.batch_size)[acc.process_index::acc.num_processes]
-    exs = [run.examples[i] for i in idx]
-    base = [run.prompts[_key(ex)] for ex in exs]
-    h = cfg.hints
-    p = hint_fraction(step, h.horizon or cfg.train.steps, h.schedule, p_max=h.p_max, exp_rate=h.exp_rate,
-                      step_at=h.step_at, constant=h.constant) if h.enabled else 0.0
-    hp = hinted_prompts(exs, base, p, [run.switch.hints_on(ex.language) for ex in exs],
-                        placement=h.placement, hide_last=h.hide_last, separator=h.separator)
-    from mlreason.generation import SamplingParams
-
-    sampling = SamplingParams(n=G, temperature=cfg.grpo.temperature, top_p=cfg.grpo.top_p,
-                              max_tokens=cfg.grpo.max_completion_tokens,
-                              seed=cfg.train.seed * 1_000_003 + step * 101 + acc.process_index)
-    t0 = time.perf_counter()
-    outs = engine.generator.generate([x.prompt for x in hp], sampling)
-    t_gen = time.perf_counter() - t0
-    samples, texts = [], []
-    for x, comps in zip(hp, outs, strict=True):
-        if x.forced_prefix:
-            prompt_ids, prefix_ids = split_prefix_ids(tok, x.base, x.forced_prefix)
-        else:
-            prompt_ids, prefix_ids = encode(tok, x.prompt, special=True), []
-        for c in comps:
-            samples.append(Sample(prompt_ids, prefix_ids + list(c.token_ids), len(prefix_ids), x.example.language,
-                                  c.finish_reason))
-            texts.append(x.forced_prefix + c.text)
-    rewards = _score(run, [x.example for x in hp for _ in range(G)], texts, [x.prompt for x in hp for _ in range(G)])
-    if cfg.grpo.inject_offline:
-        _inject(run, hp, samples, texts, rewards, tok, cfg)
-    totals = rewards.totals
-    if cfg.reward.length_reward:
-        totals = relative_length_reward(totals, rewards.success, [len(s.completion_ids) for s in samples], G,
-                                        min_accuracy=cfg.reward.length_min_accuracy, scale=cfg.reward.length_scale)
-    r = torch.tensor(totals, dtype=torch.float32)
-    adv = grpo.group_advantages(r, G, cfg.grpo.advantage_scale, cfg.grpo.advantage_eps)
-    zero_var = grpo.zero_variance_groups(r, G)
-    for i, s in enumerate(samples):
-        s.advantage = float(adv[i])
-        drop = (cfg.grpo.mask_truncated and s.finish_reason == "length") or \
-            (cfg.grpo.negative_only and rewards.success[i]) or (cfg.grpo.dynamic_sampling and bool(zero_var[i // G]))
-        s.weight = 0.0 if drop else 1.0
-    has_pos = [bool((adv[g * G:(g + 1) * G] > 0).any()) for g in range(len(hp))]
-    metrics = _rollout_metrics(engine, run, samples, rewards, totals, hp, has_pos, zero_var, step)
-    metrics.update({"hint/p": p, "time/generate": t_gen})
-    return samples, metrics
-
-
-def _score(run: Run, exs: list[Example], texts: list[str], prompts: list[str]) -> Any:
-    columns = {"prompts": prompts, "answer": [e.answer for e in exs], "language": [e.language for e in exs],
-               "question": [e.question for e in exs], "dataset": [e.dataset for e in exs],
-               "row": [e.row for e in exs], "solution": [e.solution for e in exs]}
-    return run.rewarder(texts, answers=columns["answer"], languages=columns["language"], columns=columns)
-
-
-def _inject(run: Run, hp: list[Any], samples: list[Sample], texts: list[str], rewards: Any, tok: Any,
-            cfg: RLConfig) -> None:
-    """Dissect offline injection: replace failures in near-hopeless groups with the stored solution."""
-    G = cfg.grpo.group_size
-    slots = injection_slots(rewards.success, G, max_accuracy=cfg.grpo.inject_max_accuracy, count=cfg.grpo.inject_count)
-    if not slots:
-        return
-    for i in slots:
-        x = hp[i // G]
-        full = join_hint(x.base, x.example.solution, cfg.hints.separator) + x.example.solution
-        rest = full[len(x.prompt) - len(x.base):]  # what was shown is a verbatim prefix of the solution
-        s = samples[i]
-        s.completion_ids = s.completion_ids[: s.prefix_len] + encode(tok, rest) + [tok.eos_token_id]
-        s.finish_reason, s.extra["injected"] = "stop", True
-        texts[i] = x.forced_prefix + rest
-    new = _score(run, [hp[i // G].example for i in slots], [texts[i] for i in slots], [hp[i // G].prompt for i in slots])
-    for j, i in enumerate(slots):
-        rewards.totals[i], rewards.success[i] = new.totals[j], new.success[j]
-        for k in rewards.components:
-            rewards.components[k][i] = new.components[k][j]
-
-
-def _rollout_metrics(engine: Engine, run: Run, samples: list[Sample], rewards: Any, totals: list[float],
-                     hp: list[Any], has_pos: list[bool], zero_var: torch.Tensor, step: int) -> dict[str, float]:
-    """Gather per-sample numbers from every process, update the switch, and summarise."""
+def update_switch(engine: Engine, run: Run, step: int, rollout: Rollout) -> dict[str, float]:
+    """The switch sees every process's prompts of the step's first round; returns u(t) per group as metrics."""
     acc, G = engine.accelerator, engine.cfg.grpo.group_size
-    lang_ids = [float(run.languages.index(s.language)) for s in samples]
-    cols = [lang_ids, totals, [float(x) for x in rewards.success], [float(len(s.completion_ids)) for s in samples],
-            [float(s.finish_reason == "length") for s in samples], [float(s.weight) for s in samples]]
+    first = rollout.first
+    advantages = grpo.group_advantages(torch.tensor(first.rewards.totals), G, "none").tolist()  # signs suffice
+    signal = switch_signal(first.rewards.success, advantages, G, engine.cfg.hints.switch.signal)
+    lang_ids = [float(run.languages.index(x.example.language)) for x in first.prompts]
+    langs = [run.languages[int(i)] for i in _gather(acc, lang_ids)]
+    u = run.switch.update(step, langs, _gather(acc, signal))
+    return {f"switch/{g}/signal": value for g, value in u.items()}
+
+
+def rollout_metrics(engine: Engine, run: Run, rollout: Rollout) -> dict[str, float]:
+    """Reward, length and group statistics of the step's first round, gathered from every process."""
+    acc = engine.accelerator
+    first, rewards = rollout.first, rollout.first.rewards
+    samples = first.samples
+    cols = [[float(run.languages.index(s.language)) for s in samples], rewards.totals,
+            [float(x) for x in rewards.success], [float(len(s.completion_ids)) for s in samples],
+            [float(s.finish_reason == "length") for s in samples], [float("injected" in s.extra) for s in samples]]
     cols += [rewards.components[k] for k in sorted(rewards.components)]
     cols = [_gather(acc, c) for c in cols]
-    langs_all = [run.languages[int(i)] for i in cols[0]]
-    prompt_langs = langs_all[::G]
-    pos_all = [bool(v) for v in _gather(acc, [float(x) for x in has_pos])]
-    run.switch.update(step, prompt_langs, pos_all)
     n = len(cols[1])
+    trained = _gather(acc, [s.weight for s in rollout.batch.samples])
+    zero_var = _gather(acc, [float(z) for z in rollout.zero_variance])
     m: dict[str, float] = {"reward/mean": sum(cols[1]) / n, "reward/success": sum(cols[2]) / n,
                            "completion/length": sum(cols[3]) / n, "completion/truncated": sum(cols[4]) / n,
-                           "samples/trained": sum(cols[5]) / n,
-                           "groups/zero_variance": sum(_gather(acc, zero_var.float().tolist())) / len(pos_all),
-                           "groups/has_positive": sum(pos_all) / len(pos_all),
-                           "hint/shown": sum(_gather(acc, [x.hint_share for x in hp])) / len(pos_all)}
+                           "samples/trained": sum(trained) / len(trained),
+                           "groups/zero_variance": sum(zero_var) / len(zero_var),
+                           "samples/injected": sum(cols[5]) / n, "hint/p": rollout.hint_p,
+                           "hint/shown": sum(_gather(acc, [x.hint_share for x in first.prompts])) / len(zero_var)}
     for k, col in zip(sorted(rewards.components), cols[6:], strict=True):
         m[f"reward/{k}"] = sum(col) / n
+    langs_all = [run.languages[int(i)] for i in cols[0]]
     for lang in run.languages:
         vals = [r for r, la in zip(cols[1], langs_all, strict=True) if la == lang]
         if vals:
             m[f"reward/lang/{lang}"] = sum(vals) / len(vals)
-    m.update(run.switch.metrics())
     return m
 
 
@@ -206,7 +122,7 @@ def evaluate(engine: Engine, run: Run) -> dict[str, float]:
     for lang, exs in run.eval_examples.items():
         prompts = [base_prompt(ex, cfg, engine.tokenizer) for ex in exs]
         texts = [c[0].text for c in engine.generator.generate(prompts, sampling)]
-        res = _score(run, exs, texts, prompts)
+        res = run.rewarder(texts, reward_columns(exs, prompts))
         out[f"eval/{lang}/reward"] = sum(res.totals) / len(texts)
         if "correctness" in res.components:
             out[f"eval/{lang}/correct"] = sum(res.components["correctness"]) / len(texts)
@@ -230,14 +146,15 @@ def _make_run(cfg: RLConfig, examples: list[Example], eval_sets: dict[str, list[
         groups["other"] = sorted(set(languages) - grouped)
     switch = LanguageSwitch(groups, alpha=sw.alpha, tau=sw.tau, enabled=sw.adaptive)
     detector = None
-    if cfg.reward.language > 0:
+    if cfg.reward.language > 0:  # the evaluation's LC rule: every known language is a candidate
         from mlreason.language import get_detector
 
-        detector = get_detector(cfg.reward.detector, candidates=languages)
+        detector = get_detector(cfg.reward.detector) if cfg.reward.detector else get_detector()
     r = cfg.reward
-    rewarder = Rewarder(weights={"correctness": r.correctness, "language": r.language, "format": r.format},
-                        combine_mode=r.combine, answer_match=r.answer_match, detector=detector, min_chars=r.min_chars,
-                        functions=r.functions, function_weights=r.function_weights)
+    rewarder = build_rewarder({"correctness": r.correctness, "language": r.language, "format": r.format},
+                              combine_mode=r.combine, strict=cfg.strict_answers, detector=detector,
+                              min_chars=r.min_chars, min_letters=r.min_letters, functions=r.functions,
+                              function_weights=r.function_weights)
     return Run(examples, languages, DataCursor(len(examples), cfg.train.seed), switch, rewarder, eval_sets)
 
 
@@ -277,7 +194,7 @@ def prepare(cfg: RLConfig, *, overwrite: bool = False, resume: bool = False) -> 
     run = _make_run(cfg, examples, eval_sets)
     run_dir = _claim(cfg, acc, overwrite, resume)
     engine = build_engine(cfg, run_dir, acc)
-    run.prompts = {_key(ex): base_prompt(ex, cfg, engine.tokenizer) for ex in examples}
+    run.prompts = {example_key(ex): base_prompt(ex, cfg, engine.tokenizer) for ex in examples}
     start = int(engine.state.get("step", 0))
     if start:
         run.cursor.load_state_dict(engine.state["cursor"])
@@ -289,6 +206,15 @@ def prepare(cfg: RLConfig, *, overwrite: bool = False, resume: bool = False) -> 
 
 def train(cfg: RLConfig, *, overwrite: bool = False, resume: bool = False) -> Path:
     """Run GRPO with LANG hints as configured; returns the run directory."""
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(cfg.train.deterministic or was_deterministic)
+    try:
+        return _train(cfg, overwrite, resume)
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+
+
+def _train(cfg: RLConfig, overwrite: bool, resume: bool) -> Path:
     engine, run = prepare(cfg, overwrite=overwrite, resume=resume)
     start = int(engine.state.get("step", 0))
     writer = _tensorboard(engine.run_dir) if cfg.logging.tensorboard and engine.is_main else None
@@ -317,10 +243,12 @@ def train(cfg: RLConfig, *, overwrite: bool = False, resume: bool = False) -> Pa
 def _one_step(engine: Engine, run: Run, step: int) -> dict[str, float]:
     cfg = engine.cfg
     t0 = time.perf_counter()
-    samples, record = rollout(engine, run, step)
+    rollout = rollout_step(engine, run, step)  # sample -> score -> advantages -> drop rule
+    record = {**rollout.stats, **rollout_metrics(engine, run, rollout), **update_switch(engine, run, step, rollout)}
+    record.update(run.switch.metrics())
     t1 = time.perf_counter()
     try:
-        record.update(optimise(engine, samples, step))
+        record.update(optimise(engine, rollout.batch.samples, step))
     except NonFiniteLossError as e:
         last = latest_checkpoint(engine.run_dir)
         where = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"

@@ -55,17 +55,16 @@ def _store_logprobs(engine: Any, samples: list[Sample], attr: str, ref: bool) ->
             setattr(s, attr, row[: len(s.completion_ids)].clone())
 
 
-def _counts(engine: Any, mini: list[Sample]) -> tuple[float, float]:
-    """Trained tokens and sequences of a mini-batch, averaged over processes (DDP averages grads)."""
+def _trained_tokens(engine: Any, mini: list[Sample]) -> float:
+    """Trained tokens of a mini-batch, averaged over processes (DDP averages grads)."""
     shaped = engine.cfg.hints.prefix_loss == "shaped"
     tokens = sum(len(s.completion_ids) - (0 if shaped else s.prefix_len) for s in mini if s.weight > 0)
-    seqs = sum(1 for s in mini if s.weight > 0)
     acc = engine.accelerator
-    both = acc.reduce(torch.tensor([float(tokens), float(seqs)], device=acc.device), reduction="sum")
-    return float(both[0]) / acc.num_processes, float(both[1]) / acc.num_processes
+    total = acc.reduce(torch.tensor([float(tokens)], device=acc.device), reduction="sum")
+    return float(total[0]) / acc.num_processes
 
 
-def _micro_step(engine: Any, chunk: list[Sample], tokens: float, seqs: float, n_all: float) -> dict[str, float]:
+def _micro_step(engine: Any, chunk: list[Sample], tokens: float, n_all: float) -> dict[str, float]:
     cfg = engine.cfg
     g = cfg.grpo
     batch = collate(chunk, engine.tokenizer.pad_token_id, engine.accelerator.device)
@@ -74,19 +73,18 @@ def _micro_step(engine: Any, chunk: list[Sample], tokens: float, seqs: float, n_
     per_tok, weights = grpo.policy_loss(logp, old, batch.advantages, batch.mask, batch.prefix_mask,
                                         eps_low=g.eps_low, eps_high=g.eps_high, prefix_mode=cfg.hints.prefix_loss,
                                         prefix_gamma=cfg.hints.prefix_gamma, ref_logp=batch.ref_logp, beta=g.beta)
-    num_seqs = n_all if g.aggregation == "constant" else seqs
-    loss = grpo.aggregate(per_tok, weights, g.aggregation, num_tokens=tokens, num_seqs=num_seqs,
+    # seq-mean and constant divide by every row of the mini-batch, dropped ones included (as TRL does)
+    loss = grpo.aggregate(per_tok, weights, g.aggregation, num_tokens=tokens, num_seqs=n_all,
                           max_tokens=g.max_completion_tokens)
     if not torch.isfinite(loss):
         raise NonFiniteLossError(f"loss is {loss.item()}")
     engine.accelerator.backward(loss)
     with torch.no_grad():
         live = weights > 0
-        ratio = torch.exp(logp - old)
-        clipped = ((ratio < 1 - g.eps_low) | (ratio > 1 + g.eps_high)) & live
+        clipped = grpo.clip_region(logp, old, batch.advantages, g.eps_low, g.eps_high) & live
         stats = {"loss": loss.item(), "clipped": clipped.sum().item(), "tokens": live.sum().item()}
         if batch.ref_logp is not None:
-            stats["kl"] = (grpo.kl_k3(logp, batch.ref_logp) * live).sum().item()
+            stats["kl"] = (grpo.kl_k3(logp, batch.ref_logp, batch.mask) * live).sum().item()
     return stats
 
 
@@ -111,14 +109,14 @@ def optimise(engine: Any, samples: list[Sample], step: int) -> dict[str, float]:
             groups = [groups[i] for i in torch.randperm(len(groups), generator=gen).tolist()]
         for mini_groups in _chunks(groups, per_mini // G):
             mini = [s for grp in mini_groups for s in grp]
-            tokens, seqs = _counts(engine, mini)
+            tokens = _trained_tokens(engine, mini)
             if tokens == 0:
                 continue  # every sample dropped (dynamic sampling / negative-only): nothing to learn
             micros = _chunks(mini, cfg.train.micro_batch_size)
             for k, chunk in enumerate(micros):
                 sync = acc.no_sync(engine.model) if k < len(micros) - 1 else nullcontext()
                 with sync:
-                    for key, v in _micro_step(engine, chunk, tokens, seqs, float(len(mini))).items():
+                    for key, v in _micro_step(engine, chunk, tokens, float(len(mini))).items():
                         totals[key] += v
             max_norm = cfg.optim.max_grad_norm or float("inf")
             norm = float(acc.clip_grad_norm_(params, max_norm))
