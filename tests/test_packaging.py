@@ -42,18 +42,27 @@ def test_shipped_resources_are_inside_the_package(elsewhere: Path) -> None:
     package = Path(str(files("mlreason")))
     for kind in ("data_manifests", "recipes", "data"):
         assert shipped_dir(kind) == package / "_shipped" / kind
-    assert available_manifests() == ["mgsm", "msvamp", "tinyworld"]
-    for name in available_manifests():  # every manifest's relative data paths hold inside the package
+    assert available_manifests() == ["mgsm", "mgsm8kinstruct", "mgsm8kinstruct-qt", "mmath", "msvamp", "polymath",
+                                     "tinyworld"]
+    # the manifests shipped with their data resolve every file inside the package (tinyworld's `mixed` split
+    # exists for th and sw only); the others (hub or download) have none there
+    with_data = {"mgsm": None, "msvamp": None, "mgsm8kinstruct-qt": None, "tinyworld": {"mixed": ["sw", "th"]}}
+    for name in available_manifests():
         m = load_manifest(name)
         for split in m.split_names:
-            assert all(m.data_path(split, lang).is_file() for lang in m.languages), name
+            found = sorted(lang for lang in m.languages for level in (m.levels or [None])
+                           if (p := m.data_path(split, lang, level)) is not None and p.is_file())
+            if name in with_data:
+                assert found == (with_data[name] or {}).get(split, sorted(m.languages)), (name, split)
+            else:
+                assert found == [], (name, split)
     assert [e.answer for e in load_examples("mgsm", ["te"], limit=2)["te"]] == ["18", "3"]
     # the datasets' licenses and attributions travel with the data
     assert {"LICENSE", "README.txt"} <= {p.name for p in (shipped_dir("data") / "mgsm").iterdir()}
     assert (shipped_dir("data") / "msvamp" / "LICENSE_MathOctopus_MIT").is_file()
     # build-tiny's default tokenizer corpus: every shipped text file, in a fixed order
     corpus = default_corpus_files()
-    assert len(corpus) == 11 + 10 + 12 + 1 and corpus == sorted(corpus)  # mgsm, msvamp, tinyworld, exemplars
+    assert len(corpus) == 11 + 10 + 14 + 1 and corpus == sorted(corpus)  # mgsm, msvamp, tinyworld (train, test, mixed), exemplars
     assert all(p.is_relative_to(shipped_dir("data")) for p in corpus)
 
 
@@ -64,7 +73,8 @@ def test_user_manifests_on_the_search_path(elsewhere: Path, tmp_path: Path, monk
         (folder / f"{name}.yaml").write_text(MANIFEST.format(name=name), encoding="utf-8")
         (folder / "rows_en.jsonl").write_text(f'{{"question": "{name}?", "answer": "7"}}\n', encoding="utf-8")
     monkeypatch.setenv(MANIFESTS_ENV, f"{mine}{os.pathsep}{theirs}")
-    assert available_manifests() == ["alpha", "beta", "mgsm", "msvamp", "tinyworld"]
+    assert available_manifests() == ["alpha", "beta", "mgsm", "mgsm8kinstruct", "mgsm8kinstruct-qt", "mmath", "msvamp",
+                                     "polymath", "tinyworld"]
     assert load_examples("beta")["en"][0].question == "beta?"
     (mine / "mgsm.yaml").write_text(MANIFEST.format(name="mgsm-local"), encoding="utf-8")
     assert load_manifest("mgsm").name == "mgsm-local"  # the user's folders come before the shipped ones
