@@ -96,10 +96,7 @@ def child(args: argparse.Namespace) -> dict:
         torch.cuda.synchronize()
     sec = (time.perf_counter() - t0) / args.steps
     cpu_sec = (time.process_time() - c0) / args.steps  # CPU time: steadier than wall time on a shared machine
-    if device == "cuda":
-        peak = torch.cuda.max_memory_allocated() / 2**20
-    else:
-        peak = _rss_mib()
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else _rss_mib()
     return {"mode": args.mode, "layers": layers if args.mode != "full" else "all", "trainable": trainable,
             "total": total, "share": trainable / total, "sec_per_step": sec, "cpu_sec_per_step": cpu_sec,
             "peak_mib": peak,
@@ -155,7 +152,8 @@ def main() -> None:
         r["cpu_time_ratio"] = r["cpu_sec_per_step"] / full["cpu_sec_per_step"]
         r["peak_ratio"] = r["peak_mib"] / full["peak_mib"]
         r["peak_over_weights_ratio"] = r["peak_over_weights_mib"] / full["peak_over_weights_mib"]
-        print(f"{mode:6s} {r['trainable']:>14,d} {100 * r['share']:7.2f}% {r['sec_per_step']:9.4f} {r['time_ratio']:7.2f}"
+        print(f"{mode:6s} {r['trainable']:>14,d} {100 * r['share']:7.2f}% {r['sec_per_step']:9.4f}"
+              f" {r['time_ratio']:7.2f}"
               f" {r['peak_mib']:10.1f} {r['peak_ratio']:7.2f} {r['peak_over_weights_mib']:13.1f}"
               f" {r['peak_over_weights_ratio']:7.2f}")
     # process CPU time is steadier than wall time when other jobs share the cores

@@ -46,7 +46,8 @@ def run_mlreason(model: str, args: argparse.Namespace, backend: str, out: Path) 
 
     steps = args.steps + args.warmup
     cfg = load_config(RLConfig, None, [
-        f"model.name_or_path={model}", f"output_dir={out}", "data.manifest=tinyworld", f"data.languages=[{args.language}]",
+        f"model.name_or_path={model}", f"output_dir={out}", "data.manifest=tinyworld",
+        f"data.languages=[{args.language}]",
         f"data.limit={args.prompts * steps}", "hints.enabled=false", f"train.steps={steps}",
         f"train.batch_size={args.prompts}", f"train.mini_batch_size={args.prompts}",
         f"train.micro_batch_size={args.prompts * args.group}", f"grpo.group_size={args.group}",

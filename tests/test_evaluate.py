@@ -27,7 +27,8 @@ def test_evaluate_tiny_model_writes_every_output(tiny_models: dict[str, Path], t
                  "-s", "generation.max_tokens=8", "-s", "model.dtype=float32"])
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in out.iterdir()) == [
-        "accuracy.png", "completions.jsonl", "config.yaml", "metrics.jsonl", "results.csv", "results.json", "run_info.json"]
+        "accuracy.png", "completions.jsonl", "config.yaml", "metrics.jsonl", "results.csv", "results.json",
+        "run_info.json"]
     results = json.loads((out / "results.json").read_text())
     mgsm = results["datasets"]["mgsm"]
     assert mgsm["n_questions"] == {"en": 3, "th": 3, "zh": 3}

@@ -64,7 +64,8 @@ def test_probe_report_for_another_model(tiny_models, tmp_path):
 
 
 def test_slam_on_fused_mlp_is_a_mode_target_mismatch(tiny_models, tmp_path):
-    res = _invoke("-m", str(tiny_models["phi3"]), "--mode", "slam", "--layers", "0", "-s", QT, "-o", str(tmp_path / "r"))
+    res = _invoke("-m", str(tiny_models["phi3"]), "--mode", "slam", "--layers", "0", "-s", QT,
+                  "-o", str(tmp_path / "r"))
     _one_line_error(res, 2, "fuses gate_up_proj")
 
 

@@ -12,10 +12,10 @@ import torch
 from safetensors.torch import load_file
 
 from mlreason.config import build_config
-from mlreason.finetune.config import FinetuneConfig
-from mlreason.layers import count_parameters, parse_layers, select_trainable
-from mlreason.finetune.train import run_finetune
 from mlreason.errors import UserError
+from mlreason.finetune.config import FinetuneConfig
+from mlreason.finetune.train import run_finetune
+from mlreason.layers import count_parameters, parse_layers, select_trainable
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -26,7 +26,8 @@ def _cfg(model: Path, out: Path, mode: str, **method) -> FinetuneConfig:
         "method": {"mode": mode, "layers": "1,3", "lora": {"r": 4, "alpha": 8, "targets": LORA_TARGETS}, **method},
         "data": {"sources": [{"kind": "translation", "dataset": "tinyworld", "split": "train", "limit": 3,
                               "languages": ["de", "th"]},
-                             {"kind": "cot", "dataset": "tinyworld", "split": "train", "limit": 3, "languages": ["sw"]}],
+                             {"kind": "cot", "dataset": "tinyworld", "split": "train", "limit": 3,
+                              "languages": ["sw"]}],
                  "cutoff_len": 96},
         # Adam moves every tensor with a gradient by ~lr in its first step: one step suffices
         "train": {"learning_rate": 1e-2, "max_steps": 1, "batch_size": 3, "save_steps": 100, "progress": False},

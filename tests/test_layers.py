@@ -13,7 +13,7 @@ from mlreason.config import build_config
 from mlreason.errors import UserError
 from mlreason.finetune.config import FinetuneConfig
 from mlreason.finetune.train import prepare
-from mlreason.layers import ARCHITECTURES, LoraSection, MODES
+from mlreason.layers import ARCHITECTURES, MODES, LoraSection
 from mlreason.probing.config import ProbeConfig
 from mlreason.probing.run import run_probe
 from mlreason.tiny import ARCHS

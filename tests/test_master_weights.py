@@ -106,8 +106,8 @@ def _fixed_samples(tokenizer) -> list:
     from mlreason.rl.rollout import Sample
 
     out = []
-    for i, (prompt, answers) in enumerate([("Tom has 3 apples.", [" He has 3.", " It is 7."]),
-                                           ("Anna buys 4 pens.", [" Four pens.", " 9"])]):
+    for prompt, answers in [("Tom has 3 apples.", [" He has 3.", " It is 7."]),
+                            ("Anna buys 4 pens.", [" Four pens.", " 9"])]:
         ids = tokenizer(prompt)["input_ids"]
         for j, text in enumerate(answers):
             comp = tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]

@@ -34,7 +34,7 @@ def test_probe_layers_on_mgsm_writes_the_report(tiny_models: dict[str, Path], tm
     assert report["method"] == "lape" and report["data"]["documents"] == dict.fromkeys(MGSM_LANGS, 6)
     # LAPE keeps round(4 * 256 * 0.01) = 10 neurons; each belongs to >= 1 language
     assert report["method_details"]["n_selected"] == 10
-    assert 10 <= sum(sum(c) for c in report["counts"].values())
+    assert sum(sum(c) for c in report["counts"].values()) >= 10
     for name in ("heatmap.png", "layer_scores.png", "stats.safetensors", "config.yaml", "run_info.json"):
         assert (out / name).is_file(), name
     again = _invoke("--model", str(tiny_models["qwen2"]), "-o", str(out), "-s", "data.manifests=[mgsm]")

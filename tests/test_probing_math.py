@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from mlreason.errors import UserError
-from mlreason.probing import scoring
 from mlreason.layers import LoraSection, gated_mlps, mode_counts
+from mlreason.probing import scoring
 from mlreason.probing.selection import layer_scores, population_variance, select_layers, slam_scores, top_layers
 
 # P[layer, neuron, (en, de)]; sorted values: 0 0 .05 .1 .2 .5 .5 .6 .7 .8 .8 .9

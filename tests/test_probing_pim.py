@@ -13,8 +13,8 @@ import torch
 from typer.testing import CliRunner
 
 from mlreason.cli.main import app
-from mlreason.models import load_model, load_tokenizer
 from mlreason.layers import gated_mlps
+from mlreason.models import load_model, load_tokenizer
 from mlreason.probing.config import ProbeConfig
 from mlreason.probing.pim import inhibited_share, replay_batch
 

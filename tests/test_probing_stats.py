@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mlreason.models import load_model, load_tokenizer
 from mlreason.layers import gated_mlps
+from mlreason.models import load_model, load_tokenizer
 from mlreason.probing.config import ProbeConfig
 from mlreason.probing.run import run_probe
 from mlreason.probing.stats import ActivationRecorder, collect_stats
@@ -20,7 +20,8 @@ from mlreason.probing.stats import ActivationRecorder, collect_stats
 TEXTS = {
     "en": ["Janet has 3 apples and buys 5 more.", "How many?", "A train leaves at 3 pm and travels 60 km per hour.",
            "x", "The answer is 18."],
-    "de": ["Janet hat 3 Äpfel und kauft 5 dazu.", "Wie viele?", "Ein Zug fährt um 15 Uhr ab.", "Die Antwort lautet 18."],
+    "de": ["Janet hat 3 Äpfel und kauft 5 dazu.", "Wie viele?", "Ein Zug fährt um 15 Uhr ab.",
+           "Die Antwort lautet 18."],
 }
 
 
@@ -65,10 +66,9 @@ def test_hooks_are_removed_on_error(tiny_models: dict[str, Path]) -> None:
     with pytest.raises(RuntimeError, match="stop"):
         collect_stats(model, tok, TEXTS, progress=boom)
     assert _hooks(model) == 0
-    with pytest.raises(IndexError):
-        with ActivationRecorder(gated_mlps(model), plnd_top_k=3):
-            assert _hooks(model) == 8
-            model(input_ids=torch.tensor([[10**7]]))    # out-of-vocabulary id: the forward fails
+    with pytest.raises(IndexError), ActivationRecorder(gated_mlps(model), plnd_top_k=3):
+        assert _hooks(model) == 8
+        model(input_ids=torch.tensor([[10**7]]))    # out-of-vocabulary id: the forward fails
     assert _hooks(model) == 0
 
 

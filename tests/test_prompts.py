@@ -42,8 +42,10 @@ EXPECTED = {
     ("boxed", "zh"): f"问题：{ZH.question}\n{BOXED}",
     ("pim", "en"): PIM_HEAD + f"\n\nQuestion in English: {EN.question}{LINES}\nAnswer in English:",
     ("pim", "zh"): PIM_HEAD + f"\n\nQuestion in Chinese: {ZH.question}{LINES}\nAnswer in English:",
-    ("pim-native", "en"): NATIVE_HEAD.format(n=4) + f"\n\nQuestion in English: {EN.question}{LINES}\nAnswer in English:",
-    ("pim-native", "zh"): NATIVE_HEAD.format(n=4) + f"\n\nQuestion in Chinese: {ZH.question}{LINES}\nAnswer in Chinese:",
+    ("pim-native", "en"): NATIVE_HEAD.format(n=4) + f"\n\nQuestion in English: {EN.question}{LINES}"
+                                                    "\nAnswer in English:",
+    ("pim-native", "zh"): NATIVE_HEAD.format(n=4) + f"\n\nQuestion in Chinese: {ZH.question}{LINES}"
+                                                    "\nAnswer in Chinese:",
 }
 
 
@@ -112,8 +114,8 @@ def test_pim_reproduces_the_authors_released_prompt() -> None:
 
 # MGSM row 0 (data/mgsm/mgsm_{zh,de,ru,es}.tsv), written out by hand.
 MGSM_0 = {
-    "zh": "珍妮特的鸭子每天下 16 颗蛋。她每天早上早餐时吃 3 颗，每天用 4 颗为自己的朋友做松饼。剩下的鸭蛋她每天拿去农贸市场卖，"
-          "每颗新鲜鸭蛋卖 2 美元。她每天在农贸市场赚多少钱？",
+    "zh": "珍妮特的鸭子每天下 16 颗蛋。她每天早上早餐时吃 3 颗，每天用 4 颗为自己的朋友做松饼。"
+          "剩下的鸭蛋她每天拿去农贸市场卖，每颗新鲜鸭蛋卖 2 美元。她每天在农贸市场赚多少钱？",
     "de": "Janets Enten legen 16 Eier pro Tag. Sie isst drei jeden Morgen zum Frühstück und backt mit vier jeden Tag "
           "Muffins für ihre Freunde. Den Rest verkauft sie täglich auf dem Bauernmarkt für 2 US-Dollar pro frischem "
           "Entenei. Wie viel Dollar nimmt sie täglich auf dem Bauernmarkt ein?",
@@ -231,4 +233,5 @@ def test_inhibition_analysis_baseline_is_the_pim_template_with_the_source_line()
     assert languages == ["zh", "de"]
     assert prompts["zh"]["pim"] == [GOLDEN_PIM_MGSM_0_ZH]
     assert prompts["zh"]["mono"] == [PIM_HEAD + f"\n\nQuestion in Chinese: {MGSM_0['zh']}\nAnswer in English:"]
-    assert prompts["de"]["pim"][0].count("Question in ") == 4 and "Question in English: Janet’s" in prompts["de"]["pim"][0]
+    assert (prompts["de"]["pim"][0].count("Question in ") == 4
+            and "Question in English: Janet’s" in prompts["de"]["pim"][0])

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-
 from test_rl_train import write_world
 
 pytestmark = pytest.mark.slow

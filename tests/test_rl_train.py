@@ -16,7 +16,8 @@ from mlreason.rl.config import RLConfig
 TEMPLATES = {
     "en": ("Tom has {a} apples and buys {b} more. How many apples does Tom have?",
            "Tom starts with {a} apples. He buys {b} more. {a} + {b} = {c}. The answer is {c}."),
-    "zh": ("小明有{a}个苹果，又买了{b}个。小明有多少个苹果？", "小明有{a}个苹果。他又买了{b}个。{a}+{b}={c}。答案是 {c}。"),
+    "zh": ("小明有{a}个苹果，又买了{b}个。小明有多少个苹果？",
+           "小明有{a}个苹果。他又买了{b}个。{a}+{b}={c}。答案是 {c}。"),
 }
 
 
@@ -35,7 +36,8 @@ def write_world(root: Path, n: int = 12, solutions: bool = True) -> Path:
     manifest = {"name": "rlworld", "languages": ["en", "zh"], "format": "jsonl",
                 "splits": {"train": {"files": "train_{lang}.jsonl"}, "test": {"files": "test_{lang}.jsonl"}},
                 "default_split": "train",
-                "fields": {"question": "question", "answer": "answer", **({"solution": "solution"} if solutions else {})}}
+                "fields": {"question": "question", "answer": "answer",
+                           **({"solution": "solution"} if solutions else {})}}
     path = root / "rlworld.yaml"
     path.write_text(yaml.safe_dump(manifest), encoding="utf-8")
     return path
@@ -169,8 +171,8 @@ def test_logprobs_padding_invariant_and_accumulation(tiny_models):
     model = load_model(tiny_models["qwen2"], dtype="float32")
     enc = lambda t: tok(t, add_special_tokens=False)["input_ids"]  # noqa: E731
     short = Sample(enc("Tom has 3 apples."), enc(" 3 + 4 = 7."), 0, "en", "stop", advantage=1.0)
-    long = Sample(enc("小明有3个苹果，又买了4个。小明有多少个苹果？请一步一步回答。"), enc(" 答案是 7。 好"), 2, "zh", "stop",
-                  advantage=-0.5)
+    long = Sample(enc("小明有3个苹果，又买了4个。小明有多少个苹果？请一步一步回答。"), enc(" 答案是 7。 好"), 2,
+                  "zh", "stop", advantage=-0.5)
     alone = sequence_logprobs(model, collate([short], tok.pad_token_id), 1.0)
     both = sequence_logprobs(model, collate([long, short], tok.pad_token_id), 1.0)
     n = len(short.completion_ids)
@@ -194,8 +196,9 @@ def test_dissect_options_and_completion_prefix_hints(tiny_models, world, tmp_pat
     from mlreason.rl.trainer import train
 
     cfg = tiny_cfg(tiny_models["qwen2"], world, tmp_path / "opts", "train.steps=2", "hints.placement=completion-prefix",
-                   "hints.prefix_loss=shaped", "hints.hide_last=1", "grpo.negative_only=true", "grpo.inject_offline=true",
-                   "grpo.inject_max_accuracy=1.0", "reward.length_reward=true", "hints.switch.signal=mean-success")
+                   "hints.prefix_loss=shaped", "hints.hide_last=1", "grpo.negative_only=true",
+                   "grpo.inject_offline=true", "grpo.inject_max_accuracy=1.0", "reward.length_reward=true",
+                   "hints.switch.signal=mean-success")
     train(cfg)
     rows = metrics(tmp_path / "opts")
     for r in rows:

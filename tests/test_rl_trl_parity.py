@@ -136,7 +136,8 @@ def trl_side(trl, policy, ref, samples, cfg, loss_type):
         max_completion_length=g.max_completion_tokens,
         args=SimpleNamespace(use_bias_correction_kl=False, delta=None, steps_per_generation=1))
     model.train()
-    inputs = {"prompt_ids": torch.tensor([[ROW0 + i] for i in range(B)]), "prompt_mask": torch.ones(B, 1, dtype=torch.long),
+    inputs = {"prompt_ids": torch.tensor([[ROW0 + i] for i in range(B)]),
+              "prompt_mask": torch.ones(B, 1, dtype=torch.long),
               "completion_ids": completion_ids, "completion_mask": mask,
               "advantages": torch.tensor([s.advantage for s in samples]), "old_per_token_logps": old,
               "num_items_in_batch": mask.sum()}

@@ -11,7 +11,6 @@ import importlib.util
 import pytest
 import torch
 from safetensors.torch import load_file
-
 from test_rl_train import DENSE, tiny_cfg, write_world
 
 pytestmark = [

@@ -24,13 +24,12 @@ def test_staged_run_failure_leaves_earlier_results(tmp_path: Path) -> None:
     out = tmp_path / "run"
     out.mkdir()
     (out / "results.json").write_text("old")
-    with pytest.raises(UserError, match="already holds results; pass --overwrite"):
-        with staged_run(out, False, "evaluate", ""):
-            pass
-    with pytest.raises(RuntimeError):
-        with staged_run(out, True, "evaluate", "") as stage:
-            (stage / "results.json").write_text("new")
-            raise RuntimeError("boom")
+    with (pytest.raises(UserError, match="already holds results; pass --overwrite"),
+          staged_run(out, False, "evaluate", "")):
+        pass
+    with pytest.raises(RuntimeError), staged_run(out, True, "evaluate", "") as stage:
+        (stage / "results.json").write_text("new")
+        raise RuntimeError("boom")
     assert (out / "results.json").read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
     with staged_run(out, True, "evaluate", "") as stage:

@@ -112,5 +112,5 @@ def test_lang_recipes_check_out_once_mgsm8kinstruct_is_converted(tmp_path, monke
     from mlreason.rl.trainer import load_problems
 
     problems, _ = load_problems(load_config(RLConfig, lang, ["data.limit=2"]))
-    assert len(problems) == 20 and all(ex.solution and ex.solution.startswith(f"[") for ex in problems)
+    assert len(problems) == 20 and all(ex.solution and ex.solution.startswith("[") for ex in problems)
     assert json.loads(json.dumps(sorted({ex.language for ex in problems}))) == sorted(LANGUAGES.values())

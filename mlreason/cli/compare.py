@@ -11,9 +11,11 @@ from mlreason.cli.common import DEBUG_OPT, console, guarded
 
 def compare(
     runs: list[Path] = typer.Argument(..., help="Folders written by `mlreason evaluate`."),
-    labels: str | None = typer.Option(None, "--labels", help="Comma-separated names, one per run (default: folder names)."),
+    labels: str | None = typer.Option(
+        None, "--labels", help="Comma-separated names, one per run (default: folder names)."),
     dataset: str | None = typer.Option(None, "--dataset", help="Which dataset to compare (default: the first shared)."),
-    output_dir: Path | None = typer.Option(None, "--output-dir", "-o", help="Write comparison.json and comparison.png here."),
+    output_dir: Path | None = typer.Option(
+        None, "--output-dir", "-o", help="Write comparison.json and comparison.png here."),
     debug: bool = DEBUG_OPT,
 ) -> None:
     """Compare evaluation runs side by side: per-language accuracy and language consistency."""

@@ -1,8 +1,10 @@
-"""`mlreason finetune`: SLAM / PLAST / LoRA / full fine-tuning of chosen layers (transformers Trainer).
+r"""`mlreason finetune`: SLAM / PLAST / LoRA / full fine-tuning of chosen layers (transformers Trainer).
 
     mlreason finetune recipes/tiny/slam-qt.yaml
-    mlreason finetune -m artifacts/tiny/qwen2 --mode slam --layers 0-1 -s 'data.sources=[{kind: translation, dataset: tinyworld}]'
-    accelerate launch --num_processes 2 --cpu -m mlreason.cli.main finetune recipes/tiny/slam-qt.yaml -s train.max_steps=4
+    mlreason finetune -m artifacts/tiny/qwen2 --mode slam --layers 0-1 \
+        -s 'data.sources=[{kind: translation, dataset: tinyworld}]'
+    accelerate launch --num_processes 2 --cpu -m mlreason.cli.main \
+        finetune recipes/tiny/slam-qt.yaml -s train.max_steps=4
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ def rl_train(
     languages: str | None = typer.Option(None, "--languages", "-l", help="Comma-separated language codes."),
     backend: str | None = typer.Option(None, "--backend", "-b", help="Rollout backend: hf | vllm."),
     steps: int | None = typer.Option(None, "--steps", help="RL steps."),
-    schedule: str | None = typer.Option(None, "--schedule", help="Hint decay: cosine | linear | exponential | step | constant."),
+    schedule: str | None = typer.Option(
+        None, "--schedule", help="Hint decay: cosine | linear | exponential | step | constant."),
     output_dir: Path | None = typer.Option(None, "--output-dir", "-o", help="Run folder."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier run in output-dir."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in output-dir from its last checkpoint."),

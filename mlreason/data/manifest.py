@@ -33,7 +33,6 @@ from mlreason.errors import UserError
 from mlreason.resources import MANIFESTS_ENV, search_dirs
 
 
-
 def available_manifests() -> list[str]:
     """Names of the manifests found by name: $MLREASON_MANIFESTS, ./data_manifests, the shipped ones."""
     dirs = search_dirs("data_manifests", MANIFESTS_ENV)
@@ -320,7 +319,9 @@ def _exemplar_pairs(manifest: Manifest, spec: ExemplarSource, language: str) -> 
     return pairs
 
 
-def load_exemplars(manifest: Manifest | str, language: str, *, answer_language: str | None = None) -> list[tuple[str, str]]:
+def load_exemplars(
+    manifest: Manifest | str, language: str, *, answer_language: str | None = None
+) -> list[tuple[str, str]]:
     """Few-shot (question, worked answer) pairs for `language`; [] when the manifest has none.
 
     `answer_language="en"` pairs the questions in `language` with the worked answers of the

@@ -116,4 +116,5 @@ def _read_parquet(path: Path) -> list[dict[str, Any]]:
     try:
         return pq.read_table(path).to_pylist()
     except Exception as e:  # pyarrow raises several types for a bad file
-        raise UserError(f"{path} could not be read as parquet ({type(e).__name__}); check the file or `format:`") from None
+        raise UserError(f"{path} could not be read as parquet ({type(e).__name__}); "
+                        "check the file or `format:`") from None

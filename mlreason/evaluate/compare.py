@@ -26,7 +26,9 @@ def load_results(run: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def collect(runs: list[Path], labels: list[str], dataset: str | None) -> tuple[str, dict[str, dict[str, dict[str, float]]]]:
+def collect(
+    runs: list[Path], labels: list[str], dataset: str | None
+) -> tuple[str, dict[str, dict[str, dict[str, float]]]]:
     """-> (dataset, {label: {language_or_group: metrics}}) for the dataset all runs share."""
     if len(labels) != len(runs):
         raise UserError(f"{len(labels)} labels for {len(runs)} runs; give one label per run")
@@ -50,7 +52,7 @@ def comparison_table(dataset: str, data: dict[str, dict[str, dict[str, float]]])
     rows = list(dict.fromkeys(k for per in data.values() for k in per))
     t = Table(title=f"{dataset}: accuracy / language consistency / LC&Acc (%) by stage")
     t.add_column("lang", style="bold")
-    for key, name in METRICS:
+    for _key, name in METRICS:
         for label in labels:
             t.add_column(f"{name}\n{label}", justify="right")
     for row in rows:

@@ -69,7 +69,9 @@ def summarize_language(scores: dict[str, np.ndarray]) -> dict[str, float]:
     return out
 
 
-def add_averages(per_lang: dict[str, dict[str, float]], high: Sequence[str], low: Sequence[str]) -> dict[str, dict[str, float]]:
+def add_averages(
+    per_lang: dict[str, dict[str, float]], high: Sequence[str], low: Sequence[str]
+) -> dict[str, dict[str, float]]:
     """Rows 'AVG', 'HRL', 'LRL' with the unweighted mean of every metric over the languages present."""
     metrics = sorted({m for row in per_lang.values() for m in row if not m.endswith("_std")})
     rows: dict[str, dict[str, float]] = {}

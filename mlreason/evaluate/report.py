@@ -82,8 +82,8 @@ def write_plot(path: Path, results: dict[str, Any]) -> None:
     import matplotlib.pyplot as plt
 
     datasets = results["datasets"]
-    fig, axes = plt.subplots(len(datasets), 1, figsize=(max(6, 0.9 * max(len(r["per_language"]) for r in datasets.values()) + 2),
-                                                        3.2 * len(datasets)), squeeze=False)
+    fig_width = max(6, 0.9 * max(len(r["per_language"]) for r in datasets.values()) + 2)
+    fig, axes = plt.subplots(len(datasets), 1, figsize=(fig_width, 3.2 * len(datasets)), squeeze=False)
     metrics = [("acc_flexible", "accuracy"), ("lc", "language consistency"), ("lc_acc", "LC&Acc")]
     for ax, (dataset, res) in zip(axes[:, 0], datasets.items()):
         langs = list(res["per_language"])

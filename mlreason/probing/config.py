@@ -13,6 +13,7 @@ from pydantic import Field
 
 from mlreason.config import StrictModel
 
+
 class ProbeModel(StrictModel):
     name_or_path: str = ""
     dtype: str = "auto"

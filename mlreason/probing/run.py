@@ -19,8 +19,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mlreason.config import config_to_yaml
 from mlreason.errors import UserError
-from mlreason.probing import scoring
 from mlreason.layers import LoraSection, gated_mlps, lora_targets, mode_counts
+from mlreason.probing import scoring
 from mlreason.probing.config import ProbeConfig
 from mlreason.probing.corpus import load_texts
 from mlreason.probing.report import heatmap_png, print_report, scores_png

@@ -27,8 +27,16 @@ from typing import Any
 import torch
 
 from mlreason.errors import UserError
-from mlreason.precision import (HALF, MASTER_DTYPE, autocast_dtype, checkpoint_dtype, dtype_name, load_dtype,
-                                precision_info, upcast_trainable)
+from mlreason.precision import (
+    HALF,
+    MASTER_DTYPE,
+    autocast_dtype,
+    checkpoint_dtype,
+    dtype_name,
+    load_dtype,
+    precision_info,
+    upcast_trainable,
+)
 from mlreason.rl.config import RLConfig
 from mlreason.runs import atomic_write_json
 
@@ -181,7 +189,8 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     root = run_dir / CKPT_DIR
     if not root.is_dir():
         return None
-    done = sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step-") and (p / "state.json").is_file())
+    done = sorted(p for p in root.iterdir()
+                  if p.is_dir() and p.name.startswith("step-") and (p / "state.json").is_file())
     return done[-1] if done else None
 
 

@@ -204,7 +204,9 @@ class Rewarder:
     component among `functions` is > 0.
     """
 
-    def __init__(self, functions: dict[str, RewardFn], weights: dict[str, float], combine_mode: str = "product") -> None:
+    def __init__(
+        self, functions: dict[str, RewardFn], weights: dict[str, float], combine_mode: str = "product"
+    ) -> None:
         self.functions = dict(functions)
         self.weights = {name: float(weights.get(name, 1.0)) for name in self.functions}
         self.combine_mode = combine_mode

@@ -163,4 +163,5 @@ def collate(samples: Sequence[Sample], pad_id: int, device: torch.device | str =
     comp_mask = attn[:, P:].float() * torch.tensor([s.weight for s in samples]).unsqueeze(1)
     return Batch(ids.to(device), attn.to(device), pos.to(device), ids[:, P:].to(device), comp_mask.to(device),
                  prefix.to(device), torch.tensor([s.advantage for s in samples], device=device),
-                 _pad_logp([s.old_logp for s in samples], T, device), _pad_logp([s.ref_logp for s in samples], T, device))
+                 _pad_logp([s.old_logp for s in samples], T, device),
+                 _pad_logp([s.ref_logp for s in samples], T, device))

@@ -24,7 +24,7 @@ from mlreason.rl import grpo
 from mlreason.rl.config import GRPOSection, RLConfig
 from mlreason.rl.engine import Engine
 from mlreason.rl.hints import LanguageSwitch, hint_fraction
-from mlreason.rl.rewards import RewardResult, Rewarder, injection_slots, relative_length_reward
+from mlreason.rl.rewards import Rewarder, RewardResult, injection_slots, relative_length_reward
 from mlreason.rl.rollout import DataCursor, HintedPrompt, Sample, encode, hinted_prompts, join_hint, split_prefix_ids
 
 
@@ -197,7 +197,8 @@ def _informative(rnd: Round, G: int) -> list[bool]:
 
 def _concat(parts: list[Round]) -> Round:
     rewards = RewardResult([t for p in parts for t in p.rewards.totals],
-                           {k: [v for p in parts for v in p.rewards.components[k]] for k in parts[0].rewards.components},
+                           {k: [v for p in parts for v in p.rewards.components[k]]
+                            for k in parts[0].rewards.components},
                            [s for p in parts for s in p.rewards.success], parts[0].rewards.weights)
     return Round([x for p in parts for x in p.prompts], [s for p in parts for s in p.samples], rewards)
 

@@ -25,8 +25,15 @@ from mlreason.data.types import Example
 from mlreason.errors import UserError
 from mlreason.rl import grpo
 from mlreason.rl.config import RLConfig
-from mlreason.rl.engine import (Engine, build_engine, latest_checkpoint, mixed_precision, save_checkpoint, save_final,
-                                sync_generator)
+from mlreason.rl.engine import (
+    Engine,
+    build_engine,
+    latest_checkpoint,
+    mixed_precision,
+    save_checkpoint,
+    save_final,
+    sync_generator,
+)
 from mlreason.rl.hints import LanguageSwitch, switch_signal
 from mlreason.rl.rewards import build_rewarder
 from mlreason.rl.rollout import DataCursor
@@ -256,8 +263,8 @@ def _one_step(engine: Engine, run: Run, step: int) -> dict[str, float]:
                                  "Lower optim.learning_rate or check the reward functions") from None
     sync_generator(engine)  # rollouts always see the current weights, in the serving dtype
     done = step + 1
-    record.update({"step": done, "processes": engine.accelerator.num_processes, "time/rollout": t1 - t0, "time/update": time.perf_counter() - t1,
-                   "time/step": time.perf_counter() - t0})
+    record.update({"step": done, "processes": engine.accelerator.num_processes, "time/rollout": t1 - t0,
+                   "time/update": time.perf_counter() - t1, "time/step": time.perf_counter() - t0})
     engine.state = {"step": done, "cursor": run.cursor.state_dict(), "switch": run.switch.state_dict()}
     if cfg.eval.every and (done % cfg.eval.every == 0 or done == cfg.train.steps):
         record.update(evaluate(engine, run))

@@ -40,7 +40,8 @@ def world_config(model_path: Path, out: Path):
 
 def _fingerprint() -> str:
     h = hashlib.sha256(json.dumps([ARCH, torch.__version__]).encode())
-    files = sorted((REPO / "data" / "tinyworld").glob("*.jsonl")) + sorted((REPO / "mlreason" / "finetune").glob("*.py"))
+    files = (sorted((REPO / "data" / "tinyworld").glob("*.jsonl"))
+             + sorted((REPO / "mlreason" / "finetune").glob("*.py")))
     files += [RECIPE, REPO / "mlreason" / "tiny.py", REPO / "mlreason" / "data" / "prompts.py", Path(__file__)]
     for f in files:
         h.update(f.read_bytes())
