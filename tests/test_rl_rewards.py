@@ -55,8 +55,10 @@ def test_issue_examples_get_the_expected_components(detector):
     assert out.totals == [0.0, 0.0, 0.0, 1.0] and out.success == [False, False, False, True]
     assert correctness_reward([stated], **{k: v[:1] for k, v in cols.items()}, strict=False) == [1.0]
     assert script_letters(equation, "de") == 16  # "Die Antwort lautet": below the default minimum of 20
-    # the equation alone passes the LC rule (<= 15 characters of prose) but not the letter minimum
-    assert language_reward([equation], language=["de"], detector=detector, min_letters=0) == [1.0]
+    # under the prose rule the equation passes LC (<= 15 characters of prose once digits and operators go), so
+    # only the letter minimum stops it; PolyMath's rule strips $...$ only and judges the whole line
+    assert language_reward([equation], language=["de"], detector=detector, min_letters=0, rule="prose") == [1.0]
+    assert language_reward([equation], language=["de"], detector=detector, rule="prose") == [0.0]
 
 
 def test_native_scripts_and_ideographs():

@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mlreason.answers import parse_number
 from mlreason.errors import UserError
 
 HUB_ID = "Mathoctopus/GSM8KInstruct_Parallel"
@@ -36,7 +37,6 @@ LANGUAGES = {"English": "en", "German": "de", "French": "fr", "Spanish": "es", "
 QT_LANGUAGES = ("en", "de", "es", "fr", "ja", "ru", "sw", "zh")
 _CALC = re.compile(r"<<[^<>]*>>")
 _FINAL = re.compile(r"\n?\s*####\s*(\S+)\s*$")
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _PROMPT_LANG = re.compile(r"(?:answer|request) in ([A-Z][a-z]+)")
 _PROMPT_QUESTION = re.compile(r"### Instruction:\s*\n(.*?)\n\s*\n### Response:", re.DOTALL)
 
@@ -53,7 +53,7 @@ def clean_solution(text: str, language: str) -> tuple[str, str] | None:
     if m is None:
         return None
     answer = m.group(1).rstrip(".").replace(",", "").removeprefix("$").removesuffix("%")
-    if _NUMBER.fullmatch(answer) is None:  # a handful of rows end in "2/7" or an expression: no gold number
+    if "/" in answer or parse_number(answer) is None:  # a handful end in "2/7" or an expression: no gold number
         return None
     body = text[: m.start()].rstrip()
     sep = "" if language in ("zh", "ja") else " "
@@ -119,17 +119,17 @@ def convert_full(records: list[dict[str, Any]], out: Path, manifest_dir: Path) -
 def _shipped() -> dict[str, Any]:
     import yaml
 
-    from mlreason.data.manifest import SHIPPED_DIR
+    from mlreason.resources import shipped_dir
 
-    return yaml.safe_load((SHIPPED_DIR / "mgsm8kinstruct.yaml").read_text(encoding="utf-8"))
+    return yaml.safe_load((shipped_dir("data_manifests") / "mgsm8kinstruct.yaml").read_text(encoding="utf-8"))
 
 
 def shipped_manifest_finds(files_dir: Path) -> bool:
     """True when the shipped manifest's `files:` already point into `files_dir` (a source checkout)."""
-    from mlreason.data.manifest import SHIPPED_DIR
+    from mlreason.resources import shipped_dir
 
     pattern = Path(_shipped()["splits"]["train"]["files"])
-    return (SHIPPED_DIR / pattern.parent).resolve() == files_dir.resolve()
+    return (shipped_dir("data_manifests") / pattern.parent).resolve() == files_dir.resolve()
 
 
 def write_local_manifest(manifest_dir: Path, files_dir: Path) -> Path:

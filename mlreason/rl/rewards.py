@@ -85,7 +85,8 @@ def format_reward(completions: list[str], language: list[str], **_: Any) -> list
 
 
 def language_reward(completions: list[str], language: list[str], *, detector: Any, min_chars: int = 15,
-                    min_letters: int = 20, hint: list[str] | None = None, **_: Any) -> list[float]:
+                    min_letters: int = 20, hint: list[str] | None = None, rule: str = "polymath",
+                    **_: Any) -> list[float]:
     """1.0 where the completion is in the prompt's language, else 0.0.
 
     Both must hold: the evaluation's LC rule on the completion (`check_consistency` with
@@ -94,7 +95,8 @@ def language_reward(completions: list[str], language: list[str], *, detector: An
     (`script_letters`) in the response, so a bare equation, which the LC rule lets through as
     too short to judge, earns nothing. The response is the hint the prompt ends with (column
     `hint`, written in the problem's language) followed by the completion: with most of the
-    solution shown, "คำตอบคือ 7" is a consistent ending, not too little text.
+    solution shown, "คำตอบคือ 7" is a consistent ending, not too little text. `rule` is the LC
+    rule (mlreason.language: "polymath", the evaluation's default, or "prose").
     >>> from mlreason.language import get_detector
     >>> texts = ["Tom hat 3 Äpfel und kauft 4 dazu, also 3 + 4 = 7. Die Antwort lautet 7.",
     ...          "Tom has 3 apples and buys 4 more, so 3 + 4 = 7. Die Antwort lautet 7.",
@@ -110,7 +112,7 @@ def language_reward(completions: list[str], language: list[str], *, detector: An
     out = []
     for text, lang, shown in zip(completions, language, hint or [""] * len(completions), strict=True):
         ok = (script_letters(shown + text, lang) >= min_letters
-              and check_consistency(text, lang, detector, min_chars=min_chars).overall)
+              and check_consistency(text, lang, detector, min_chars=min_chars, rule=rule).overall)
         out.append(float(ok))
     return out
 
