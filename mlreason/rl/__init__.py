@@ -1,4 +1,4 @@
-"""GRPO with LANG's language-adaptive hint guidance (`mlreason rl-train`, METHODS.md section 3).
+"""GRPO with LANG's language-adaptive hint guidance (`mlreason rl-train`, docs/methods.md section 3).
 
 grpo.py (advantages, clipped loss, KL, aggregation, drop rule: pure math), hints.py (solution
 segments, decay schedules, the language-adaptive switch and its signal), rewards.py (correctness /

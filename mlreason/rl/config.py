@@ -1,7 +1,7 @@
 """RLConfig: the typed root config of `mlreason rl-train` (defaults < recipe < -s overrides).
 
     mlreason rl-train recipes/rl/tiny-lang.yaml --dry-run     # print the resolved config
-Defaults follow the LANG paper (METHODS.md section 3) where it gives a value.
+Defaults follow the LANG paper (docs/methods.md section 3) where it gives a value.
 """
 
 from __future__ import annotations
