@@ -30,7 +30,7 @@ REFUSALS: dict[tuple[str, str], str] = {   # (arch, command) -> the text of its 
     ("mixtral", "slam"): _MOE_SLAM, ("qwen2_moe", "slam"): _MOE_SLAM,
 }
 DATA = {"sources": [{"kind": "translation", "dataset": "tinyworld", "split": "train", "limit": 2,
-                     "languages": ["de", "zh"]}], "cutoff_len": 48}
+                     "languages": ["de", "zh"]}], "cutoff_len": 160}
 
 
 def _parameters(model_dir: Path) -> tuple[dict[str, torch.Tensor], str, list[str]]:

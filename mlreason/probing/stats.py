@@ -123,7 +123,8 @@ class ActivationRecorder:
 
     def _down_hook(self, layer: int, group: NeuronGroup) -> Callable[..., None]:
         def hook(module: nn.Module, args: tuple) -> None:
-            h = args[0].float()                                   # [B, T, I]
+            # [B, T, I]; a shared expert sees the batch flattened to [B * T, I] (Qwen2-MoE)
+            h = args[0].float().reshape(*self._mask.shape, -1)
             mask = self._mask.to(h.dtype).unsqueeze(-1)           # [B, T, 1]
             self._doc_sq(layer, group.offset, (h * h * mask).sum(dim=1))
         return hook
@@ -141,7 +142,7 @@ class ActivationRecorder:
                 if not len(rows):
                     continue
                 gate, up = F.linear(x[rows], experts.gate_up_proj[e]).chunk(2, dim=-1)   # [n_e, I] each
-                act = experts.act_fn(gate)
+                act = experts.act_fn.forward(gate)   # .forward: our recomputation must not fire act_fn's hooks
                 cols = slice(group.offset + e * inner, group.offset + (e + 1) * inner)
                 self.over[layer, cols] += (act > 0).sum(dim=0, dtype=torch.int32)
                 if self.plnd_top_k:
