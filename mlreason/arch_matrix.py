@@ -1,6 +1,6 @@
 """Every command on every supported architecture: tiny random-init models (mlreason.tiny_zoo), one cell each.
 
-    python -m mlreason.arch_matrix                       # prints the architecture x command table (~5 min)
+    python -m mlreason.arch_matrix                       # prints the architecture x command table (make arch-matrix)
     python -m mlreason.arch_matrix --archs llava,gpt2 --commands slam,lora
 
 A cell passes when the command ran and its checks held, or is refused with the documented one-line
@@ -33,23 +33,23 @@ DATA = {"sources": [{"kind": "translation", "dataset": "tinyworld", "split": "tr
                      "languages": ["de", "zh"]}], "cutoff_len": 160}
 
 
-def _parameters(model_dir: Path) -> tuple[dict[str, torch.Tensor], str, list[str]]:
-    """(parameters by module name, decoder stack prefix, vision parameter names) of a saved model.
+def _parameters(model_dir: Path) -> tuple[dict[str, torch.Tensor], str, list[str], tuple[str, ...]]:
+    """(parameters by module name, decoder stack prefix, vision parameter names, slam modules) of a saved model.
 
     Compared by module name after loading, not by checkpoint key: transformers saves some VLMs
     (LLaVA) under legacy key names.
     """
-    from mlreason.layers import decoder_layers, vision_parameters
+    from mlreason.layers import arch_of, decoder_layers, vision_parameters
     from mlreason.models import load_model
 
     model = load_model(model_dir, dtype="float32")
     params = {n: p.detach().clone() for n, p in model.named_parameters()}
-    return params, decoder_layers(model)[0], vision_parameters(model)
+    return params, decoder_layers(model)[0], vision_parameters(model), arch_of(model).slam
 
 
 def check_weights(model_dir: Path, trained_dir: Path, command: str) -> dict[str, int]:
     """Raise AssertionError unless `command` changed only what it may; returns {changed, vision} counts."""
-    before, prefix, vision = _parameters(model_dir)
+    before, prefix, vision, slam = _parameters(model_dir)
     after = _parameters(trained_dir)[0]
     assert before.keys() == after.keys(), f"parameters differ: {sorted(before.keys() ^ after.keys())[:4]}"
     changed = {n for n in before if not torch.equal(before[n], after[n])}
@@ -58,7 +58,7 @@ def check_weights(model_dir: Path, trained_dir: Path, command: str) -> dict[str,
     assert not moved_vision, f"{command} changed vision tensors {sorted(moved_vision)[:3]}"
     layer = f"{prefix}.{LAYER}."
     allowed: Callable[[str], bool] = {
-        "slam": lambda n: n.startswith(layer) and ".mlp." in n,
+        "slam": lambda n: n.startswith(tuple(f"{layer}{m}." for m in slam)),
         "plast": lambda n: n.startswith(layer),
         "lora": lambda n: n.startswith(layer),
     }.get(command, lambda n: n not in vision)
