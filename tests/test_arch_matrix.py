@@ -152,3 +152,32 @@ def test_vllm_names_the_missing_torchvision_for_a_vlm(zoo):
         with pytest.raises(UserError) as err:
             check_vlm_support(str(zoo[arch]))
         assert str(err.value).startswith(f"vLLM needs torchvision to run the vision-language model {zoo[arch]}")
+
+
+@pytest.mark.parametrize("arch", ["falcon", "bloom"])
+def test_transformer_h_layouts_by_hand(arch):
+    """Falcon and BLOOM (transformer.h, plain MLP, no biases in Falcon): slam and LoRA counts by hand, and probing."""
+    import transformers as T
+
+    from mlreason.layers import mode_counts
+
+    h = 64
+    config = (T.FalconConfig(vocab_size=300, hidden_size=h, num_hidden_layers=2, num_attention_heads=2)
+              if arch == "falcon" else T.BloomConfig(vocab_size=300, hidden_size=h, n_layer=2, n_head=2))
+    torch.manual_seed(0)
+    model = T.AutoModelForCausalLM.from_config(config).eval()
+    assert decoder_layers(model)[0] == "transformer.h"
+    bias = arch == "bloom"
+    qkv_out = 3 * h if bias else h + 2 * (h // 2)          # Falcon: multi-query, one shared k/v head of 32
+    counts = mode_counts(model, [1])
+    assert counts["slam"]["params"] == 2 * h * 4 * h + bias * (4 * h + h)
+    assert counts["lora"]["params"] == 16 * ((h + qkv_out) + (h + h) + (h + 4 * h) + (4 * h + h))
+    sites = gated_mlps(model)
+    assert [s.width for s in sites] == [4 * h, 4 * h]
+    ids = torch.randint(0, 300, (2, 5))
+    with ActivationRecorder(sites, plnd_top_k=3) as rec:
+        rec.set_mask(torch.ones_like(ids, dtype=torch.bool))
+        run_batch(decoder_forward(model), ids, torch.ones_like(ids, dtype=torch.bool))
+        over, topk, ntokens, n_docs = rec.take()
+    assert (ntokens, n_docs) == (10, 2) and int(over.max()) <= 10 and int(over.sum()) > 0
+    assert topk.sum(dim=1).tolist() == [2 * 3, 2 * 3]     # top-3 of each of the 2 documents, per layer
