@@ -366,8 +366,10 @@ def apply_lora(model: nn.Module, layers: list[int], lora: LoraSection) -> Any:
 
     explicit = lora.targets is not None
     modules, params = lora_modules(model, layers, lora_targets(model, lora))
+    conv1d = any(type(model.get_submodule(m)).__name__ == "Conv1D" for m in modules)   # GPT-2: weight [in, out]
     config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=modules,
-                        target_parameters=None if explicit or not params else params, task_type="CAUSAL_LM")
+                        target_parameters=None if explicit or not params else params, fan_in_fan_out=conv1d,
+                        task_type="CAUSAL_LM")
     return get_peft_model(model, config)
 
 
