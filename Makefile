@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 ART := artifacts
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test test-fast lint tiny demo demo-ablation clean-demo bench pipeline help
+.PHONY: install test test-fast lint tiny demo demo-ablation clean-demo bench arch-matrix pipeline help
 
 help:
 	@grep -E '^#' Makefile | head -5
@@ -114,6 +114,10 @@ demo-ablation: $(DEMO)/rl/model/config.json $(DEMO)/rl-nohints/model/config.json
 
 clean-demo:
 	rm -rf $(DEMO)
+
+# Every command on a tiny random-init model of each supported architecture (text, MoE, VLM): one table.
+arch-matrix: $(STAMP)
+	$(PYTHON) -m mlreason.arch_matrix $(ARGS)
 
 # Every benchmark, one table of ratios (CPU-sized; pass ARGS="--model ..." on a GPU).
 bench: $(STAMP)

@@ -1,9 +1,9 @@
 """The one architecture table: the decoder stack, the MLP the probe hooks, what each finetune mode trains.
 
-    from mlreason.layers import apply_mode, gated_mlps, mode_counts, resolve_layers
+    from mlreason.layers import apply_mode, decoder_layers, mode_counts, resolve_layers
     layers = resolve_layers("0-5", None, num_layers=32, mode="slam")     # [0, 1, 2, 3, 4, 5]
     model = apply_mode(model, "slam", layers)        # requires_grad only on mlp.up_proj/down_proj there
-    gated = gated_mlps(model)                         # per layer: act(gate(x)) and down_proj, for probe hooks
+    prefix, stack = decoder_layers(model)            # "model.layers"; a VLM's "model.language_model.layers"
     counts = mode_counts(model, layers)               # every mode's trainable count, on a meta-device twin
 
 `finetune`, `rl-train` and `probe-layers` all read this module, so the probe's parameter shares
@@ -11,17 +11,23 @@ are what finetune trains: `mode_counts` builds a meta-device copy of the model a
 `apply_mode` that training runs. Modes (docs/finetune-and-probing.md): slam = `Arch.slam` modules
 of the chosen layers, full rank (Fan et al. 2025); plast = every parameter of the chosen layers;
 lora = peft LoRA on `LoraSection.targets` (default: the family's `Arch.lora_targets`) inside the
-chosen layers only; full = everything.
+chosen layers only (MoE: the experts' 3-D weights too); full = the whole language model.
 
-Adding a family (VLM, MoE, non-gated MLP) is one `Arch` entry in ARCHITECTURES keyed by
-`config.model_type`: where its layer stack is, what its MLP modules are called, what slam trains.
+Only a language model's layers ever train: on a vision-language model (a config with
+`vision_config`) the decoder stack is the one inside `language_model`, and the vision tower and
+projector stay frozen in every mode unless `train_vision` (full mode) says otherwise. LoRA gets
+explicit module names, never a name pattern that could match a vision tower's `layers`.
+
+Adding a family is one `Arch` entry in ARCHITECTURES keyed by the language model's
+`config.model_type`: its MLP kind (gated, fused, plain, moe), module names, what slam and LoRA
+train. mlreason.probing.sites reads the same entry to place probe-layers' hooks.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,26 +42,60 @@ Mode = Literal["slam", "plast", "lora", "full"]
 MODES: tuple[str, ...] = ("slam", "plast", "lora", "full")
 
 
+ATTN = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
 @dataclass(frozen=True)
 class Arch:
-    """One decoder family's layout; module names are relative to a decoder layer (or to its MLP)."""
+    """One decoder family's layout; module names are relative to a decoder layer (or to its MLP).
+
+    kind: "gated" = down(act(gate(x)) * up(x)) (Llama); "fused" = gate and up in one Linear (Phi-3);
+    "plain" = down(act(up(x))) with no gate (GPT-2, GPT-NeoX, Falcon, BLOOM); "moe" = routed experts
+    whose weights are 3-D parameters `experts.gate_up_proj` [E, 2I, H] and `experts.down_proj` [E, H, I]
+    (Mixtral, Qwen2-MoE), plus an optional always-on `shared` gated MLP (Qwen2-MoE).
+    """
 
     name: str
+    kind: Literal["gated", "fused", "plain", "moe"] = "gated"
     mlp: str = "mlp"                      # the layer's MLP attribute
-    act: str = "act_fn"                   # module computing act(gate(x)) inside the MLP: the probe's neurons
-    down: str = "down_proj"               # its input is h = act(gate(x)) * up(x)
-    fused_gate_up: bool = False           # gate and up in one Linear (Phi-3): slam cannot take up alone
-    slam: tuple[str, ...] = ("mlp.up_proj", "mlp.down_proj")   # () = slam not available
-    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-    stack: str | None = None              # dotted path of the layer list; None = the longest `*.layers` list
+    act: str = "act_fn"                   # module whose output is the probe's neurons (inside the MLP / experts)
+    down: str = "down_proj"               # dense MLPs: its input is h (act(gate(x)) * up(x), or act(up(x)))
+    slam: tuple[str, ...] = ("mlp.up_proj", "mlp.down_proj")   # () = slam not available (reason: `no_slam`)
+    no_slam: str = ""
+    lora_targets: tuple[str, ...] = ATTN + ("gate_proj", "up_proj", "down_proj")
+    lora_parameters: tuple[str, ...] = ()  # 3-D expert weights (peft target_parameters), relative to a layer
+    experts: str = "experts"              # moe: the experts module inside the MLP
+    shared: str | None = None             # moe: an always-on gated MLP inside the MLP (Qwen2-MoE)
+
+    @property
+    def fused_gate_up(self) -> bool:
+        return self.kind == "fused"
 
 
-GATED = Arch("gated-mlp (Llama/Qwen2/Mistral/Gemma)")
-PHI3 = Arch("fused gate_up MLP (Phi-3)", act="activation_fn", fused_gate_up=True, slam=(),
+_EXPERT_WEIGHTS = ("mlp.experts.gate_up_proj", "mlp.experts.down_proj")
+_MOE_NO_SLAM = ("fuses each expert's gate and up projections in one parameter (mlp.experts.gate_up_proj), so "
+                "up cannot train alone")
+GATED = Arch("gated MLP (Llama/Qwen2/Mistral/Gemma/OLMo)")
+PHI3 = Arch("fused gate_up MLP (Phi-3)", kind="fused", act="activation_fn", slam=(),
+            no_slam="fuses gate_up_proj (gate and up in one matrix)",
             lora_targets=("qkv_proj", "o_proj", "gate_up_proj", "down_proj"))
+NEOX = Arch("plain MLP (GPT-NeoX/Falcon)", kind="plain", act="act", down="dense_4h_to_h",
+            slam=("mlp.dense_h_to_4h", "mlp.dense_4h_to_h"),
+            lora_targets=("query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"))
+BLOOM = replace(NEOX, name="plain MLP (BLOOM)", act="gelu_impl")
+GPT2 = Arch("plain MLP, Conv1D (GPT-2)", kind="plain", act="act", down="c_proj", slam=("mlp.c_fc", "mlp.c_proj"),
+            lora_targets=("c_attn", "c_proj", "c_fc"))
+MIXTRAL = Arch("mixture of experts (Mixtral)", kind="moe", slam=(), no_slam=_MOE_NO_SLAM,
+               lora_targets=ATTN, lora_parameters=_EXPERT_WEIGHTS)
+QWEN2_MOE = replace(MIXTRAL, name="mixture of experts + shared expert (Qwen2-MoE)", shared="shared_expert",
+                    lora_targets=ATTN + ("gate_proj", "up_proj", "down_proj"))
+# keyed by the language model's config.model_type (a VLM's text_config.model_type)
 ARCHITECTURES: dict[str, Arch] = {
-    **{t: GATED for t in ("llama", "qwen2", "qwen3", "mistral", "gemma", "gemma2", "granite", "olmo", "olmo2")},
+    **{t: GATED for t in ("llama", "qwen2", "qwen3", "mistral", "gemma", "gemma2", "gemma3_text", "granite", "olmo",
+                          "olmo2", "cohere", "stablelm", "qwen2_vl_text", "qwen2_5_vl_text")},
     "phi3": PHI3,
+    "gpt_neox": NEOX, "falcon": NEOX, "bloom": BLOOM, "gpt2": GPT2,
+    "mixtral": MIXTRAL, "qwen2_moe": QWEN2_MOE,
 }
 
 
@@ -74,6 +114,8 @@ class MethodSection(StrictModel):
     layers: str | list[int] | None = Field(None, description='"0-5", "0,2,4" or [0, 2, 4]; ignored by full.')
     layers_from: Path | None = Field(None, description="probe-layers report (probe.json) with chosen_layers.")
     lora: LoraSection = Field(default_factory=LoraSection)
+    train_vision: bool = Field(False, description="full mode on a VLM: also train the vision tower and projector "
+                                                  "(otherwise only the language model trains, in every mode).")
 
     @model_validator(mode="after")
     def _one_layer_source(self) -> MethodSection:
@@ -141,80 +183,96 @@ def resolve_layers(spec: str | list[int] | None, report: str | Path | None, num_
     return parse_layers(spec, num_layers)
 
 
-# ---------------------------------------------------------------------------------------------- the table
+# ---------------------------------------------------------------------------------------------- lookup
+STACK_NAMES = ("layers", "h")   # the decoder layer list: model.layers (Llama), transformer.h (GPT-2), gpt_neox.layers
+
+
 def _model_type(model: nn.Module) -> str:
     config = getattr(model, "config", None)
     text = getattr(config, "text_config", None)  # a VLM's language model decides the layout
     return str(getattr(text or config, "model_type", "") or "")
 
 
+def is_vlm(model: nn.Module) -> bool:
+    """A vision-language model: its config has a vision part next to the language model's."""
+    return getattr(getattr(model, "config", None), "vision_config", None) is not None
+
+
+def is_linear(m: Any) -> bool:
+    """nn.Linear or transformers' Conv1D (GPT-2: weight [in, out])."""
+    return isinstance(m, nn.Linear) or type(m).__name__ == "Conv1D"
+
+
 def _infer_arch(model: nn.Module) -> Arch | None:
     """An unlisted family laid out like a listed one (e.g. a fine-tuned Llama under a new model_type)."""
-    for _, stack in _stacks(model):
-        mlp = getattr(stack[0], "mlp", None)
-        if isinstance(getattr(mlp, "gate_up_proj", None), nn.Linear):
-            return PHI3
-        if all(isinstance(getattr(mlp, n, None), nn.Linear) for n in ("gate_proj", "up_proj", "down_proj")):
-            return GATED
+    try:
+        layer = decoder_layers(model)[1][0]
+    except UserError:
+        return None
+    mlp = getattr(layer, "mlp", None)
+    experts = getattr(mlp, "experts", None)
+    if isinstance(getattr(experts, "gate_up_proj", None), nn.Parameter):
+        return QWEN2_MOE if hasattr(mlp, "shared_expert") else MIXTRAL
+    for arch in (PHI3, GATED, NEOX, BLOOM, GPT2):
+        fused = ("mlp.gate_up_proj",) if arch.kind == "fused" else ()
+        needed = (*arch.slam, *fused, f"mlp.{arch.act}", f"mlp.{arch.down}")
+        if all(isinstance(get_path(layer, m), nn.Module) for m in needed):
+            return arch
     return None
+
+
+def _what_is_there(model: nn.Module) -> str:
+    try:
+        layer = decoder_layers(model)[1][0]
+    except UserError as e:
+        return str(e)
+    mlp = getattr(layer, "mlp", None)
+    where, inside = ("its layers' mlp", mlp) if isinstance(mlp, nn.Module) else ("its layers have no mlp; layer 0",
+                                                                                  layer)
+    names = ", ".join(n for n, _ in inside.named_children())
+    return (f"{where} holds {names}, none of: gate_proj/up_proj/down_proj + act_fn, gate_up_proj, "
+            "dense_h_to_4h/dense_4h_to_h, c_fc/c_proj, experts.gate_up_proj")
 
 
 def arch_of(model: nn.Module) -> Arch:
     """The ARCHITECTURES entry for `model` (by config.model_type, else by its module layout)."""
     arch = ARCHITECTURES.get(_model_type(model)) or _infer_arch(model)
     if arch is None:
-        raise UserError(f"{type(model).__name__} (model_type {_model_type(model) or '?'}) has no gated MLP laid "
-                        "out like Llama or Phi-3 and is not in mlreason.layers.ARCHITECTURES; supported: Llama, "
-                        "Qwen2, Mistral, Gemma, Phi-3 style models")
+        raise UserError(f"{type(model).__name__} (model_type {_model_type(model) or '?'}) is not in "
+                        f"mlreason.layers.ARCHITECTURES and {_what_is_there(model)}; add an Arch entry for it")
     return arch
 
 
-def _stacks(model: nn.Module) -> list[tuple[str, nn.ModuleList]]:
-    return [(n, m) for n, m in model.named_modules()
-            if isinstance(m, nn.ModuleList) and n.split(".")[-1] == "layers" and len(m)]
+def language_model_root(model: nn.Module) -> str:
+    """Dotted name of the module holding the language model ("" = the model itself; a VLM's language_model)."""
+    if is_vlm(model):
+        roots = [n for n, _ in model.named_modules() if n.split(".")[-1] in ("language_model", "text_model")]
+        if roots:
+            return min(roots, key=len)
+    return ""
 
 
 def decoder_layers(model: nn.Module) -> tuple[str, nn.ModuleList]:
-    """(dotted name, ModuleList) of the decoder stack: the longest `*.layers` list (the text model's in a VLM)."""
-    arch = ARCHITECTURES.get(_model_type(model))
-    if arch is not None and arch.stack is not None:
-        return arch.stack, model.get_submodule(arch.stack)
-    stacks = _stacks(model)
+    """(dotted name, ModuleList) of the language model's decoder stack: its longest `layers`/`h` list."""
+    root = language_model_root(model)
+    base = model.get_submodule(root) if root else model
+    stacks = [(n, m) for n, m in base.named_modules()
+              if isinstance(m, nn.ModuleList) and n.split(".")[-1] in STACK_NAMES and len(m)]
     if not stacks:
-        raise UserError(f"{type(model).__name__} has no `layers` module list; mlreason supports decoder-only "
-                        "models laid out like Llama/Qwen2/Mistral/Gemma/Phi-3")
-    text = [s for s in stacks if "language_model" in s[0]]
-    return max(text or stacks, key=lambda s: len(s[1]))
+        raise UserError(f"{type(model).__name__} has no decoder layer list (a module list named layers or h); "
+                        "mlreason supports decoder-only language models and VLMs built around one")
+    name, stack = max(stacks, key=lambda s: len(s[1]))
+    return (f"{root}.{name}" if root else name), stack
 
 
-@dataclass
-class GatedMLP:
-    """Where the probe hooks one layer: `act` outputs the neurons [B, T, I], `down` takes h [B, T, I]."""
-
-    layer_name: str          # e.g. "model.layers.3"
-    mlp: nn.Module
-    act: nn.Module
-    down: nn.Linear
-    fused: bool              # gate and up in one Linear (Phi-3)
-
-
-def gated_mlps(model: nn.Module) -> list[GatedMLP]:
-    """One GatedMLP per decoder layer, in layer order (probe-layers' hooks and PiM's)."""
-    arch = arch_of(model)
-    prefix, stack = decoder_layers(model)
-    out = []
-    for i, layer in enumerate(stack):
-        mlp = getattr(layer, arch.mlp, None)
-        act, down = getattr(mlp, arch.act, None), getattr(mlp, arch.down, None)
-        if not (isinstance(act, nn.Module) and isinstance(down, nn.Linear)):
-            raise UserError(f"{type(model).__name__} layer {i} has no gated MLP ({arch.mlp}.{arch.act} and "
-                            f"{arch.mlp}.{arch.down}); probe-layers supports Llama, Qwen2, Mistral, Gemma and "
-                            "Phi-3 style models")
-        out.append(GatedMLP(f"{prefix}.{i}", mlp, act, down, arch.fused_gate_up))
-    if len({id(g.act) for g in out}) != len(out):
-        raise UserError(f"{type(model).__name__} shares one activation module across layers, so per-layer hooks "
-                        "cannot tell layers apart; this architecture is not supported by probe-layers")
-    return out
+def vision_parameters(model: nn.Module) -> list[str]:
+    """Names of a VLM's parameters outside its language model (vision tower, projector); [] for text models."""
+    if not is_vlm(model):
+        return []
+    root = language_model_root(model) or decoder_layers(model)[0].rsplit(".", 1)[0]
+    head = model.get_output_embeddings()
+    head_ids = {id(p) for p in head.parameters()} if head is not None else set()
+    return [n for n, p in model.named_parameters() if not n.startswith(root + ".") and id(p) not in head_ids]
 
 
 # ---------------------------------------------------------------------------------------------- what trains
@@ -227,36 +285,41 @@ def _layer_of(name: str, prefix: str) -> int | None:
 
 def _check_slam(model: nn.Module, arch: Arch, stack: nn.ModuleList, layers: list[int]) -> None:
     if not arch.slam:
-        what = "fuses gate_up_proj (gate and up in one matrix)" if arch.fused_gate_up else f"is {arch.name}"
-        raise UserError(f"mode slam trains mlp.up_proj and mlp.down_proj, but {type(model).__name__} {what}: "
-                        "use mode plast or lora")
+        raise UserError(f"mode slam trains the MLP's up and down projections, but {type(model).__name__} "
+                        f"{arch.no_slam or 'is ' + arch.name}: use mode plast or lora")
     for i in layers:
-        missing = [m for m in arch.slam if not isinstance(_get(stack[i], m), nn.Linear)]
+        missing = [m for m in arch.slam if not is_linear(get_path(stack[i], m))]
         if missing:
             raise UserError(f"mode slam needs {', '.join(missing)} in layer {i} of {type(model).__name__}; "
                             "use mode plast or lora")
 
 
-def _get(module: nn.Module, dotted: str) -> Any:
+def get_path(module: nn.Module, dotted: str) -> Any:
     for part in dotted.split("."):
         module = getattr(module, part, None)
     return module
 
 
-def select_trainable(model: nn.Module, mode: str, layers: list[int]) -> list[str]:
-    """Names of the parameters `mode` trains (slam/plast/full); sets requires_grad accordingly."""
+def select_trainable(model: nn.Module, mode: str, layers: list[int], train_vision: bool = False) -> list[str]:
+    """Names of the parameters `mode` trains (slam/plast/full); sets requires_grad accordingly.
+
+    Only language-model parameters train: a VLM's vision tower and projector stay frozen, unless
+    `train_vision` (full mode only) trains them too.
+    """
     arch = arch_of(model) if mode == "slam" else None
     prefix, stack = decoder_layers(model)
     if mode not in ("slam", "plast", "full"):
         raise UserError(f"unknown finetune mode {mode!r}; use slam, plast, lora or full")
+    if train_vision and mode != "full":
+        raise UserError(f"train_vision trains the vision tower in mode full only, not {mode}; drop it or use full")
     if arch is not None:
         _check_slam(model, arch, stack, layers)
-    chosen = set(layers)
+    chosen, vision = set(layers), set() if train_vision else set(vision_parameters(model))
     names = []
     for name, param in model.named_parameters():
         layer = _layer_of(name, prefix)
         if mode == "full":
-            train = True
+            train = name not in vision
         elif mode == "plast":
             train = layer in chosen
         else:
@@ -269,35 +332,57 @@ def select_trainable(model: nn.Module, mode: str, layers: list[int]) -> list[str
 
 
 def lora_targets(model: nn.Module, lora: LoraSection | None) -> list[str]:
-    """The LoRA targets: the section's, or the architecture's default."""
+    """The LoRA targets (leaf module names): the section's, or the architecture's default."""
     if lora is not None and lora.targets is not None:
         return list(lora.targets)
     return list(arch_of(model).lora_targets)
 
 
-def apply_lora(model: nn.Module, layers: list[int], lora: LoraSection) -> Any:
-    """peft LoRA on the targets inside the chosen layers only; everything else frozen."""
-    from peft import LoraConfig, get_peft_model
+def lora_modules(model: nn.Module, layers: list[int], targets: list[str]) -> tuple[list[str], list[str]]:
+    """Full names of the LoRA targets inside the chosen language-model layers: (modules, 3-D expert parameters).
 
-    targets = lora_targets(model, lora)
+    Full names, not a name pattern: in a VLM a pattern like `layers` also matches the vision tower's layers.
+    """
     prefix, stack = decoder_layers(model)
-    present = {n.split(".")[-1] for i in layers for n, m in stack[i].named_modules() if isinstance(m, nn.Linear)}
+    modules, present = [], set()
+    for i in layers:
+        for sub, m in stack[i].named_modules():
+            if is_linear(m):
+                present.add(sub.split(".")[-1])
+                if sub.split(".")[-1] in targets:
+                    modules.append(f"{prefix}.{i}.{sub}")
     missing = [t for t in targets if t not in present]
     if not targets or missing:
         raise UserError(f"LoRA target(s) {', '.join(missing) or '(none)'} not in the chosen layers of "
                         f"{type(model).__name__}; its linear modules there: {', '.join(sorted(present))}")
-    config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets,
-                        layers_to_transform=list(layers), layers_pattern=prefix.split(".")[-1], task_type="CAUSAL_LM")
+    params = [f"{prefix}.{i}.{p}" for i in layers for p in arch_of(model).lora_parameters
+              if isinstance(get_path(stack[i], p), nn.Parameter)]
+    return modules, params
+
+
+def apply_lora(model: nn.Module, layers: list[int], lora: LoraSection) -> Any:
+    """peft LoRA on the targets inside the chosen language-model layers only (MoE: the experts too)."""
+    from peft import LoraConfig, get_peft_model
+
+    explicit = lora.targets is not None
+    modules, params = lora_modules(model, layers, lora_targets(model, lora))
+    conv1d = any(type(model.get_submodule(m)).__name__ == "Conv1D" for m in modules)   # GPT-2: weight [in, out]
+    config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=modules,
+                        target_parameters=None if explicit or not params else params, fan_in_fan_out=conv1d,
+                        task_type="CAUSAL_LM")
     return get_peft_model(model, config)
 
 
-def apply_mode(model: nn.Module, mode: str, layers: list[int], lora: LoraSection | None = None) -> Any:
+def apply_mode(model: nn.Module, mode: str, layers: list[int], lora: LoraSection | None = None,
+               train_vision: bool = False) -> Any:
     """Freeze `model` for `mode` (returns a peft model for lora)."""
     if mode == "lora":
+        if train_vision:
+            raise UserError("train_vision trains the vision tower in mode full only, not lora; drop it or use full")
         for p in model.parameters():
             p.requires_grad_(False)
         return apply_lora(model, layers, lora or LoraSection())
-    select_trainable(model, mode, layers)
+    select_trainable(model, mode, layers, train_vision)
     return model
 
 

@@ -1,8 +1,9 @@
-"""Load a causal LM and its tokenizer from a hub id or a local folder.
+"""Load a causal LM or a vision-language model, and its tokenizer, from a hub id or a local folder.
 
     from mlreason.models import load_model, load_tokenizer
     tok = load_tokenizer("Qwen/Qwen2.5-0.5B-Instruct")          # left padding, pad token set
     model = load_model("runs/tiny/qwen2", dtype="float32")        # eval mode, safetensors only
+    model = load_model("Qwen/Qwen2-VL-7B-Instruct")               # AutoModelForImageTextToText, from the config
 
 `trust_remote_code` stays off unless the caller asks for it. A missing local folder or an
 unreachable hub becomes a one-line `UserError`.
@@ -124,22 +125,70 @@ def load_tokenizer(name_or_path: str | Path, padding_side: str = "left", trust_r
     return tok
 
 
+# the auto classes load_model tries, in order: a text decoder, then a vision-language model
+AUTO_CLASSES = ("AutoModelForCausalLM", "AutoModelForImageTextToText", "AutoModelForVision2Seq")
+
+
+def load_config(source: str, trust_remote_code: bool = False) -> Any:
+    """The model's transformers config, or a one-line UserError naming the model type and what to try."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
+    except ValueError as e:
+        raise UserError(f"transformers cannot read the config of {source}: {str(e).splitlines()[0]} "
+                        "(a model type newer than this transformers: upgrade it, or set "
+                        "model.trust_remote_code=true if the model ships its own code)") from e
+    except OSError as e:
+        if Path(source).exists():
+            raise UserError(f"could not read {source}/config.json: {str(e).splitlines()[0]}") from e
+        raise _hub_error(source, e) from e
+
+
+def model_auto_class(config: Any) -> Any:
+    """The auto class that builds `config`'s model: causal LM, image-text-to-text or vision2seq (if present)."""
+    import transformers
+
+    remote = getattr(config, "auto_map", None) or {}
+    for name in AUTO_CLASSES:
+        auto = getattr(transformers, name, None)   # AutoModelForVision2Seq is gone from transformers 5
+        if auto is not None and (config.model_type in _mapping_names(name) or name in remote):
+            return auto
+    archs = ", ".join(getattr(config, "architectures", None) or []) or "?"
+    raise UserError(f"model_type {config.model_type} ({archs}) is neither a causal LM nor an image-text-to-text "
+                    "model in this transformers; mlreason runs decoder LMs and VLMs: pass one, or upgrade "
+                    "transformers, or set model.trust_remote_code=true for a model with its own code")
+
+
+def _mapping_names(auto_name: str) -> dict[str, str]:
+    from transformers.models.auto import modeling_auto
+
+    names = {"AutoModelForCausalLM": "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES",
+             "AutoModelForImageTextToText": "MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES",
+             "AutoModelForVision2Seq": "MODEL_FOR_VISION_2_SEQ_MAPPING_NAMES"}
+    return getattr(modeling_auto, names[auto_name], {}) or {}
+
+
 def load_model(
     name_or_path: str | Path,
     dtype: str = "auto",
     device: str = "cpu",
     trust_remote_code: bool = False,
 ):
-    """Load an AutoModelForCausalLM (safetensors only) on `device`, in eval mode."""
-    from transformers import AutoModelForCausalLM
+    """Load a causal LM or a vision-language model (safetensors only) on `device`, in eval mode.
 
+    The auto class comes from the config (model_auto_class); a VLM's language model is then found
+    by mlreason.layers.decoder_layers, the same for every command.
+    """
     source = offline_source(resolve_source(name_or_path))
     torch_type = torch_dtype(dtype)
     target = resolve_device(device)
+    auto = model_auto_class(load_config(source, trust_remote_code))
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            source, dtype=torch_type, trust_remote_code=trust_remote_code, use_safetensors=True
-        )
+        model = auto.from_pretrained(source, dtype=torch_type, trust_remote_code=trust_remote_code,
+                                     use_safetensors=True)
+    except ValueError as e:
+        raise UserError(f"{auto.__name__} cannot load {source}: {str(e).splitlines()[0]}") from e
     except OSError as e:
         if Path(source).exists():
             raise UserError(

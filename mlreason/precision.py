@@ -53,7 +53,9 @@ def checkpoint_dtype(name_or_path: str, dtype: str, trust_remote_code: bool = Fa
                                             trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as e:
         raise UserError(f"could not read the config of {name_or_path}: {str(e).splitlines()[0]}") from e
-    found = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    text = getattr(config, "text_config", None)   # a VLM may record it on its language model's config only
+    found = next((d for c in (config, text) if c is not None
+                  for d in (getattr(c, "dtype", None), getattr(c, "torch_dtype", None)) if d), None)
     if isinstance(found, str):
         found = getattr(torch, found, None)
     return found if isinstance(found, torch.dtype) else torch.float32

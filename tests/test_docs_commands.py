@@ -55,7 +55,7 @@ def commands(path: Path) -> list[list[str]]:
 def needs_hardware_or_hub(argv: list[str]) -> bool:
     """A hub model, a MODEL placeholder, a GPU recipe or a finished earlier run: check it with --dry-run."""
     text = " ".join(argv)
-    return bool(re.search(r"Qwen/|\bMODEL\b|qwen2\.5-|runs/probe/probe\.json", text))
+    return bool(re.search(r"Qwen/|\bMODEL\b|qwen2\.5-|llava-1\.5-|runs/probe/probe\.json", text))
 
 
 def invoke(argv: list[str]) -> None:

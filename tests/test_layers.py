@@ -56,4 +56,10 @@ def test_probe_shares_equal_finetune_trainable_counts(tiny_models, tmp_path, arc
 def test_every_listed_family_names_its_slam_and_lora_modules():
     for model_type, arch in ARCHITECTURES.items():
         assert arch.lora_targets, model_type
-        assert arch.slam == () if arch.fused_gate_up else arch.slam == ("mlp.up_proj", "mlp.down_proj")
+        if arch.kind in ("fused", "moe"):      # up is fused with gate: slam refuses, saying why
+            assert arch.slam == () and arch.no_slam, model_type
+        elif arch.kind == "gated":
+            assert arch.slam == ("mlp.up_proj", "mlp.down_proj"), model_type
+        else:                                  # plain MLP: the first projection is the up projection
+            assert len(arch.slam) == 2 and arch.slam[1] == f"mlp.{arch.down}", model_type
+        assert bool(arch.lora_parameters) == (arch.kind == "moe"), model_type

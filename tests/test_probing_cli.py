@@ -48,15 +48,17 @@ def test_dry_run_prints_the_resolved_config() -> None:
 
 
 @pytest.fixture(scope="module")
-def gpt2_dir(tiny_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+def opt_dir(tiny_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """OPT: fc1/fc2 sit on the decoder layer itself, no mlp module; a layout mlreason.layers does not know."""
+    from transformers import AutoTokenizer, OPTConfig, OPTForCausalLM
 
-    folder = tmp_path_factory.mktemp("gpt2")
+    folder = tmp_path_factory.mktemp("opt")
     tok_dir = tiny_models["qwen2"].parent / "tokenizer"
     for f in tok_dir.iterdir():
         shutil.copy(f, folder / f.name)
     vocab = len(AutoTokenizer.from_pretrained(folder))
-    GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=vocab)).save_pretrained(folder)
+    OPTForCausalLM(OPTConfig(num_hidden_layers=2, hidden_size=32, word_embed_proj_dim=32, ffn_dim=64,
+                             num_attention_heads=2, vocab_size=vocab)).save_pretrained(folder)
     return folder
 
 
@@ -71,18 +73,18 @@ def _empty_files(tmp_path: Path) -> list[str]:
     ("n_layers", "selection.n_layers=9 but the model has 4 layers"),
     ("language", "language 'xx' has no text"),
     ("empty", "language 'de' has no text"),
-    ("gpt2", "has no gated MLP"),
+    ("opt", "(model_type opt) is not in mlreason.layers.ARCHITECTURES and its layers have no mlp; layer 0 holds"),
 ])
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(tiny_models, gpt2_dir, tmp_path: Path, case: str,
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tiny_models, opt_dir, tmp_path: Path, case: str,
                                                          expected: str) -> None:
-    model = str(gpt2_dir if case == "gpt2" else tiny_models["llama"])
+    model = str(opt_dir if case == "opt" else tiny_models["llama"])
     out = tmp_path / "runs" / "out"
     extra = {
         "method": ["--method", "entropy"],
         "n_layers": ["--n-layers", "9"],
         "language": ["--languages", "en,xx", "-s", "data.manifests=[mgsm]"],
         "empty": _empty_files(tmp_path),
-        "gpt2": ["-s", "data.manifests=[mgsm]", "--max-examples", "2"],
+        "opt": ["-s", "data.manifests=[mgsm]", "--max-examples", "2"],
     }[case]
     result = _invoke("--model", model, "-o", str(out), "--max-examples", "2", *extra)
     assert result.exit_code == 2, result.output

@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from mlreason.errors import UserError
-from mlreason.layers import LoraSection, gated_mlps, mode_counts
+from mlreason.layers import LoraSection, mode_counts
 from mlreason.probing import scoring
 from mlreason.probing.selection import layer_scores, population_variance, select_layers, slam_scores, top_layers
+from mlreason.probing.sites import gated_mlps
 
 # P[layer, neuron, (en, de)]; sorted values: 0 0 .05 .1 .2 .5 .5 .6 .7 .8 .8 .9
 P = torch.tensor([
@@ -178,10 +179,16 @@ def test_phi3_slam_is_unavailable_in_probe_and_finetune_alike() -> None:
     assert shares["lora"]["params"] == 16 * ((64 + 3 * 64) + (64 + 64) + (64 + 2 * 96) + (96 + 64))
 
 
-def test_model_without_gated_mlp_is_a_user_error() -> None:
-    from transformers import GPT2Config, GPT2LMHeadModel
+def test_model_of_an_unknown_layout_is_a_user_error_naming_what_is_there() -> None:
+    from transformers import OPTConfig, OPTForCausalLM
 
     with torch.device("meta"):
-        model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=50))
-    with pytest.raises(UserError, match="GPT2LMHeadModel .* is not in mlreason.layers.ARCHITECTURES"):
+        model = OPTForCausalLM(OPTConfig(num_hidden_layers=2, hidden_size=32, word_embed_proj_dim=32, ffn_dim=64,
+                                         num_attention_heads=2, vocab_size=50))
+    with pytest.raises(UserError) as err:
         gated_mlps(model)
+    assert str(err.value) == (
+        "OPTForCausalLM (model_type opt) is not in mlreason.layers.ARCHITECTURES and its layers have no mlp; "
+        "layer 0 holds self_attn, activation_fn, self_attn_layer_norm, fc1, fc2, final_layer_norm, none of: "
+        "gate_proj/up_proj/down_proj + act_fn, gate_up_proj, dense_h_to_4h/dense_4h_to_h, c_fc/c_proj, "
+        "experts.gate_up_proj; add an Arch entry for it")

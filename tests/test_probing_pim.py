@@ -13,10 +13,10 @@ import torch
 from typer.testing import CliRunner
 
 from mlreason.cli.main import app
-from mlreason.layers import gated_mlps
 from mlreason.models import load_model, load_tokenizer
 from mlreason.probing.config import ProbeConfig
 from mlreason.probing.pim import inhibited_share, replay_batch
+from mlreason.probing.sites import gated_mlps
 
 PROMPTS = ["Question: Janet has 3 apples. How many?", "Frage: Wie viele Äpfel hat Janet?", "问题：有多少个苹果？"]
 
@@ -50,7 +50,7 @@ def _during_generation(model, tokenizer, prompt: str, max_new_tokens: int) -> tu
     finally:
         for h in handles:
             h.remove()
-    width = gated[0].down.in_features
+    width = gated[0].width
     return [x / (steps[0] * width) for x in inhibited], steps[0]
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from mlreason.layers import gated_mlps
 from mlreason.models import load_model, load_tokenizer
 from mlreason.probing.config import ProbeConfig
 from mlreason.probing.run import run_probe
+from mlreason.probing.sites import gated_mlps
 from mlreason.probing.stats import ActivationRecorder, collect_stats
 
 TEXTS = {

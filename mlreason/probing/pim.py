@@ -21,8 +21,8 @@ from rich.table import Table
 
 from mlreason.config import config_to_yaml
 from mlreason.errors import UserError
-from mlreason.layers import gated_mlps
 from mlreason.probing.config import ProbeConfig
+from mlreason.probing.sites import gated_mlps
 from mlreason.probing.stats import ActivationRecorder, decoder_forward, load_probe_model, run_batch
 from mlreason.runs import atomic_write_json, staged_run
 
@@ -99,7 +99,7 @@ def inhibited_share(model: Any, tokenizer: Any, prompts: list[str], cfg: ProbeCo
             o, _, n, _ = rec.take()
         over += o.sum(dim=1).double()
         ntokens += n
-    width = gated[0].down.in_features
+    width = gated[0].width
     return (1.0 - over / max(ntokens * width, 1)).tolist(), ntokens
 
 

@@ -19,12 +19,13 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mlreason.config import config_to_yaml
 from mlreason.errors import UserError
-from mlreason.layers import LoraSection, gated_mlps, lora_targets, mode_counts
+from mlreason.layers import LoraSection, lora_targets, mode_counts
 from mlreason.probing import scoring
 from mlreason.probing.config import ProbeConfig
 from mlreason.probing.corpus import load_texts
 from mlreason.probing.report import heatmap_png, print_report, scores_png
 from mlreason.probing.selection import DEFAULT_CANDIDATES, layer_scores, select_layers
+from mlreason.probing.sites import gated_mlps, probed_submodule
 from mlreason.probing.stats import ProbeStats, collect_stats, load_probe_model
 from mlreason.runs import append_metrics, atomic_write_json, staged_run
 
@@ -86,6 +87,7 @@ def build_report(cfg: ProbeConfig, model: Any, stats: ProbeStats, member: torch.
         "architecture": type(model).__name__,
         "num_layers": counts.shape[0],
         "intermediate_size": member.shape[1],
+        "probed": probed_submodule(model),   # the language model's MLPs only (a VLM's vision tower is never hooked)
         "method": cfg.method,
         "options": {"lape": cfg.lape.model_dump(), "plnd": cfg.plnd.model_dump(), "selection": sel.model_dump()},
         "data": {**cfg.data.model_dump(), "tokens": dict(zip(langs, stats.ntokens.tolist())),

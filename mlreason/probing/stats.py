@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from mlreason.layers import GatedMLP, gated_mlps
+from mlreason.probing.sites import GatedMLP, NeuronGroup, gated_mlps
 
 
 def load_probe_model(cfg: Any, padding_side: str = "right") -> tuple[Any, Any]:
@@ -47,37 +48,48 @@ class ProbeStats:
 
 
 class ActivationRecorder:
-    """Forward hooks on every layer's activation (and down_proj input for PLND) of one model.
+    """Forward hooks on every layer's neurons (and the down projection's input for PLND) of one model.
 
     Use as a context manager; call `set_mask(mask)` before each forward (mask: [B, T] bool of real
-    tokens) and `take()` after a language to read and reset the counts.
+    tokens) and `take()` after a language to read and reset the counts. A layer's neurons may come
+    in several groups (mlreason.probing.sites): a dense MLP's act output, or MoE experts, whose
+    activations are recomputed from the experts module's inputs for the tokens routed to each expert.
     """
 
     def __init__(self, gated: list[GatedMLP], plnd_top_k: int | None = None) -> None:
         self.gated = gated
         self.plnd_top_k = plnd_top_k
-        n_layers, width = len(gated), gated[0].down.in_features
-        device = gated[0].down.weight.device
+        n_layers, width = len(gated), gated[0].width
+        device = next(gated[0].mlp.parameters()).device
         self.over = torch.zeros(n_layers, width, dtype=torch.int64, device=device)
         self.topk = torch.zeros(n_layers, width, dtype=torch.int64, device=device)
         self.ntokens = 0
         self.n_docs = 0
         # ||W_down[:, j]||_2 per neuron, computed once
-        self.wnorm = [g.down.weight.detach().float().norm(dim=0) for g in gated] if plnd_top_k else []
+        self.wnorm = [torch.cat([g.down_norms() for g in site.groups]).to(device) for site in gated] \
+            if plnd_top_k else []
+        self._sq: list[torch.Tensor | None] = [None] * n_layers   # PLND: sum_t h^2 per document [B, width]
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
         self._index: torch.Tensor | None = None
         self._mask: torch.Tensor | None = None
 
     def __enter__(self) -> ActivationRecorder:
         try:
-            for layer, g in enumerate(self.gated):
-                self._handles.append(g.act.register_forward_hook(self._act_hook(layer)))
-                if self.plnd_top_k:
-                    self._handles.append(g.down.register_forward_pre_hook(self._down_hook(layer)))
+            for layer, site in enumerate(self.gated):
+                for group in site.groups:
+                    self._hook(layer, group)
         except BaseException:
             self.remove()
             raise
         return self
+
+    def _hook(self, layer: int, group: NeuronGroup) -> None:
+        if group.experts is not None:
+            self._handles.append(group.experts.register_forward_pre_hook(self._experts_hook(layer, group)))
+            return
+        self._handles.append(group.act.register_forward_hook(self._act_hook(layer, group)))
+        if self.plnd_top_k:
+            self._handles.append(group.down.register_forward_pre_hook(self._down_hook(layer, group)))
 
     def __exit__(self, *exc: object) -> None:
         self.remove()
@@ -89,6 +101,7 @@ class ActivationRecorder:
 
     def set_mask(self, mask: torch.Tensor) -> None:
         """mask: [B, T] bool, True for tokens that count (best given on the CPU: no device syncs)."""
+        self._flush()
         flat = mask.reshape(-1)
         self.ntokens += int(flat.sum())
         self.n_docs += int(mask.any(dim=1).sum())
@@ -97,28 +110,70 @@ class ActivationRecorder:
         # when every position is real, skip the gather (the common case for equal-length batches)
         self._index = None if bool(flat.all()) else torch.nonzero(flat).flatten().to(device)
 
-    def _act_hook(self, layer: int) -> Callable[..., None]:
+    def _act_hook(self, layer: int, group: NeuronGroup) -> Callable[..., None]:
+        cols = slice(group.offset, group.offset + group.width)
+
         def hook(module: nn.Module, args: tuple, out: torch.Tensor) -> None:
             flat = out.reshape(-1, out.shape[-1])
             if self._index is not None:
                 flat = flat.index_select(0, self._index)
             # int32 partial sums: ~40x faster than bool -> int64 on CPU, exact below 2**31 tokens a batch
-            self.over[layer] += (flat > 0).sum(dim=0, dtype=torch.int32)
+            self.over[layer, cols] += (flat > 0).sum(dim=0, dtype=torch.int32)
         return hook
 
-    def _down_hook(self, layer: int) -> Callable[..., None]:
+    def _down_hook(self, layer: int, group: NeuronGroup) -> Callable[..., None]:
         def hook(module: nn.Module, args: tuple) -> None:
-            h = args[0].float()                                   # [B, T, I]
+            # [B, T, I]; a shared expert sees the batch flattened to [B * T, I] (Qwen2-MoE)
+            h = args[0].float().reshape(*self._mask.shape, -1)
             mask = self._mask.to(h.dtype).unsqueeze(-1)           # [B, T, 1]
-            importance = (h * h * mask).sum(dim=1).sqrt() * self.wnorm[layer]  # [B, I]
-            docs = self._mask.any(dim=1)
+            self._doc_sq(layer, group.offset, (h * h * mask).sum(dim=1))
+        return hook
+
+    def _experts_hook(self, layer: int, group: NeuronGroup) -> Callable[..., None]:
+        experts = group.experts
+
+        def hook(module: nn.Module, args: tuple) -> None:
+            x, top_k_index = args[0], args[1]                     # [N, H] with N = B * T, [N, k]
+            n_experts, _, inner = experts.down_proj.shape
+            real = self._mask.reshape(-1)                          # [N]
+            doc = torch.arange(x.shape[0], device=x.device) // self._mask.shape[1]
+            for e in range(n_experts):
+                rows = ((top_k_index == e).any(dim=-1) & real).nonzero().flatten()
+                if not len(rows):
+                    continue
+                gate, up = F.linear(x[rows], experts.gate_up_proj[e]).chunk(2, dim=-1)   # [n_e, I] each
+                act = experts.act_fn.forward(gate)   # .forward: our recomputation must not fire act_fn's hooks
+                cols = slice(group.offset + e * inner, group.offset + (e + 1) * inner)
+                self.over[layer, cols] += (act > 0).sum(dim=0, dtype=torch.int32)
+                if self.plnd_top_k:
+                    h = (act * up).float()
+                    sq = torch.zeros(self._mask.shape[0], inner, device=x.device).index_add_(0, doc[rows], h * h)
+                    self._doc_sq(layer, group.offset + e * inner, sq)
+        return hook
+
+    def _doc_sq(self, layer: int, offset: int, sq: torch.Tensor) -> None:
+        """Add sum_t h^2 per document ([B, w]) into the layer's PLND buffer at columns offset..offset+w."""
+        if self._sq[layer] is None:
+            self._sq[layer] = torch.zeros(sq.shape[0], self.over.shape[1], device=self.over.device)
+        self._sq[layer][:, offset:offset + sq.shape[1]] += sq.to(self.over.device)
+
+    def _flush(self) -> None:
+        """PLND after a batch: ||h[:, j]||_2 * ||W_down[:, j]||_2 per document, then its per-layer top-k."""
+        if self._mask is None:
+            return
+        docs = self._mask.any(dim=1)
+        for layer, sq in enumerate(self._sq):
+            if sq is None:
+                continue
+            importance = sq.sqrt() * self.wnorm[layer]             # [B, width]
             k = min(self.plnd_top_k, importance.shape[-1])
             top = importance[docs].topk(k, dim=-1).indices.flatten()
             self.topk[layer] += torch.bincount(top, minlength=importance.shape[-1])
-        return hook
+            self._sq[layer] = None
 
     def take(self) -> tuple[torch.Tensor, torch.Tensor, int, int]:
         """(over [L, I], topk [L, I], ntokens, n_docs) on the CPU; the counters restart at zero."""
+        self._flush()
         out = (self.over.cpu().clone(), self.topk.cpu().clone(), self.ntokens, self.n_docs)
         self.over.zero_()
         self.topk.zero_()

@@ -75,7 +75,7 @@ def _apply_trainable(model: Any, cfg: RLConfig) -> tuple[Any, dict[str, Any]]:
     t = cfg.trainable
     _, stack = decoder_layers(model)
     layers = resolve_layers(t.layers, t.layers_from, len(stack), t.mode)
-    model = apply_mode(model, t.mode, layers, t.lora)
+    model = apply_mode(model, t.mode, layers, t.lora, t.train_vision)
     return model, {**trainable_summary(model, t.mode, layers), "num_layers": len(stack)}
 
 
