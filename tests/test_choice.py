@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from mlreason.answers import ANSWER_PHRASES
-from mlreason.evaluate.choice import extract_choice, extract_flexible, extract_strict, labels, option_block
+from mlreason.evaluate.choice import extract_choice, labels, option_block, option_flexible, option_strict
 
 OPTIONS = ["3", "4", "5", "6"]
 # language -> (completion in the language's answer phrase naming the 2nd option with its native label,
@@ -44,26 +44,26 @@ def test_golden_completions(language: str) -> None:
     with_phrase, formatted = GOLDEN[language]
     assert extract_choice(with_phrase, language, OPTIONS).strict == 1, with_phrase
     assert extract_choice(with_phrase, language, OPTIONS).flexible == 1
-    assert extract_strict(formatted, language) is None, formatted        # no answer phrase: strict finds nothing
-    assert extract_flexible(formatted, language, OPTIONS) == 1, formatted
+    assert option_strict(formatted, language) is None, formatted        # no answer phrase: strict finds nothing
+    assert option_flexible(formatted, language, OPTIONS) == 1, formatted
 
 
 def test_native_labels_and_prompt_block():
     assert labels("en") == ("A", "B", "C", "D") and labels("ru", 3) == ("А", "Б", "В")
     assert option_block(OPTIONS, "ar") == "أ. 3\nب. 4\nج. 5\nد. 6"
     # Cyrillic В is the THIRD Russian label; a Latin B (same look) still means the second option
-    assert extract_strict("Ответ — В", "ru") == 2 and extract_strict("Ответ — B", "ru") == 1
-    assert extract_strict("ب", "ar") == 1 and extract_strict(" (C). ", "en") == 2
+    assert option_strict("Ответ — В", "ru") == 2 and option_strict("Ответ — B", "ru") == 1
+    assert option_strict("ب", "ar") == 1 and option_strict(" (C). ", "en") == 2
 
 
 def test_last_answer_wins_and_what_is_not_an_answer():
-    assert extract_strict("The answer is A. Wait, no: the answer is D.", "en") == 3
-    assert extract_strict("The answer is a circle.", "en") is None          # an article, not a label
-    assert extract_strict("The answer is E.", "en") is None                 # no fifth option
-    assert extract_strict("The answer is C.", "en", n=2) is None             # C names nothing among 2 options
-    assert extract_flexible("There are five shapes.", "en", OPTIONS) is None
-    assert extract_flexible("So the count is 6 in total.", "en", OPTIONS) == 3   # the one option quoted
-    assert extract_flexible("Either 3 or 4.", "en", OPTIONS) is None          # two options quoted: no guess
-    assert extract_flexible("Hmm. C", "en", OPTIONS) == 2                    # a standalone label
+    assert option_strict("The answer is A. Wait, no: the answer is D.", "en") == 3
+    assert option_strict("The answer is a circle.", "en") is None          # an article, not a label
+    assert option_strict("The answer is E.", "en") is None                 # no fifth option
+    assert option_strict("The answer is C.", "en", n=2) is None             # C names nothing among 2 options
+    assert option_flexible("There are five shapes.", "en", OPTIONS) is None
+    assert option_flexible("So the count is 6 in total.", "en", OPTIONS) == 3   # the one option quoted
+    assert option_flexible("Either 3 or 4.", "en", OPTIONS) is None          # two options quoted: no guess
+    assert option_flexible("Hmm. C", "en", OPTIONS) == 2                    # a standalone label
     with pytest.raises(ValueError, match="2-4 options"):
         labels("en", 5)

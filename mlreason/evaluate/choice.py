@@ -55,7 +55,7 @@ def _alternation(letters: dict[str, int]) -> str:
     return "|".join(re.escape(x) for x in sorted(letters, key=len, reverse=True))
 
 
-def extract_strict(text: str, language: str, n: int = 4) -> int | None:
+def option_strict(text: str, language: str, n: int = 4) -> int | None:
     """The option named right after the last answer phrase, or a reply that is only a label."""
     text = unicodedata.normalize("NFKC", text)
     letters = _reading(language, n)
@@ -71,10 +71,10 @@ def extract_strict(text: str, language: str, n: int = 4) -> int | None:
     return letters[found[-1]] if found and found[-1] in letters else None
 
 
-def extract_flexible(text: str, language: str, options: list[str]) -> int | None:
+def option_flexible(text: str, language: str, options: list[str]) -> int | None:
     """Strict, else the last formatted label, else the last standalone label, else the one option quoted."""
     n = len(options)
-    strict = extract_strict(text, language, n)
+    strict = option_strict(text, language, n)
     if strict is not None:
         return strict
     text = unicodedata.normalize("NFKC", text)
@@ -90,4 +90,4 @@ def extract_flexible(text: str, language: str, options: list[str]) -> int | None
 
 def extract_choice(text: str, language: str, options: list[str]) -> ChoiceAnswer:
     """Both extractions of one reply to a question with `options`."""
-    return ChoiceAnswer(extract_strict(text, language, len(options)), extract_flexible(text, language, options))
+    return ChoiceAnswer(option_strict(text, language, len(options)), option_flexible(text, language, options))
