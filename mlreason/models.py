@@ -140,7 +140,13 @@ def load_model(
         model = AutoModelForCausalLM.from_pretrained(
             source, dtype=torch_type, trust_remote_code=trust_remote_code, use_safetensors=True
         )
-    except OSError as e:
+    except Exception as e:  # noqa: BLE001 - a corrupt weights file raises the safetensors library's own error
+        if type(e).__name__ == "SafetensorError" or "safetensors" in type(e).__module__:
+            files = ", ".join(p.name for p in sorted(Path(source).glob("*.safetensors"))) or "its safetensors files"
+            raise UserError(f"could not read the weights in {source} ({files}): {str(e).splitlines()[0]}; the file "
+                            "is corrupt or truncated: copy or save the model again") from e
+        if not isinstance(e, OSError):
+            raise
         if Path(source).exists():
             raise UserError(
                 f"could not load a model from {source}: {str(e).splitlines()[0]} "
@@ -148,3 +154,18 @@ def load_model(
             ) from e
         raise _hub_error(source, e) from e
     return model.to(target).eval()
+
+
+@torch.no_grad()
+def forward_is_finite(model: Any, num_tokens: int = 8) -> bool:
+    """Whether a forward on a few token ids gives finite logits: finite but overflowed weights (|w| ~ 1e30)
+    pass an isfinite check on the weights yet break every later forward. Runs in eval mode (no dropout, so
+    no RNG is drawn and a resumed run stays bit-identical), then restores the model's mode."""
+    was_training = model.training
+    device = next(model.parameters()).device
+    ids = torch.arange(num_tokens, device=device).unsqueeze(0)
+    model.eval()
+    try:
+        return bool(torch.isfinite(model(input_ids=ids).logits).all())
+    finally:
+        model.train(was_training)

@@ -221,6 +221,7 @@ class RunClaim:
         self._fd: int | None = None
         self._aside: Path | None = None
         self._committed = False
+        self._made: Path | None = None
 
     def __enter__(self) -> RunClaim:
         return self
@@ -228,16 +229,23 @@ class RunClaim:
     def acquire(self) -> Path:
         """Lock, recover a crashed run, and hand out the folder to write into (see the class doc)."""
         check_output_free(self.out, self.overwrite, self.resume)
+        self._made = self.out.parent
+        while not self._made.parent.exists():  # the top-most folder this claim creates, removed on failure
+            self._made = self._made.parent
+        if self._made.exists():
+            self._made = None
         try:
             self.out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise UserError(f"cannot create {self.out.parent}: {e.strerror}; choose another output folder") from None
-        self._lock()
         try:
+            self._lock()
             check_output_free(self.out, self.overwrite, self.resume, _locked=True)
             self.path = self._stage() if self.staged else self._in_place()
         except BaseException:
             self._release()
+            if self._made is not None:
+                _remove_empty(self.out.parent, self._made)
             raise
         return self.path
 
@@ -284,6 +292,8 @@ class RunClaim:
                     os.replace(self._aside, self.out)
         finally:
             self._release()
+            if exc_type is not None and self._made is not None:
+                _remove_empty(self.out.parent, self._made)
 
     def _finish_staged(self, ok: bool) -> None:
         assert self.path is not None
@@ -358,6 +368,18 @@ class RunClaim:
             os.unlink(lock_path(self.out))
         os.close(self._fd)  # closing drops the flock
         self._fd = None
+
+
+def _remove_empty(folder: Path, top: Path) -> None:
+    """rmdir `folder` and its parents up to `top` while they are empty (the parents a failed claim created)."""
+    while True:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        if folder == top:
+            return
+        folder = folder.parent
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from transformers import TrainerCallback
 
 from mlreason.errors import NonFiniteError
+from mlreason.models import forward_is_finite
 from mlreason.runs import append_metrics
 
 COMPLETE = "checkpoint.complete"  # written last into checkpoint-N: only then does --resume use it
@@ -76,6 +77,10 @@ class FiniteGuardCallback(TrainerCallback):
             if p.requires_grad and not torch.isfinite(p).all():
                 self._stop(args, state.global_step + 1, f"trainable weight {name}",
                            "non-finite after the optimiser step")
+
+    def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        if control.should_save and not forward_is_finite(model):  # overflowed yet finite weights: never saved
+            self._stop(args, state.global_step, "the logits of a forward pass", "non-finite (the weights overflowed)")
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         for key in ("loss", "grad_norm"):

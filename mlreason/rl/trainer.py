@@ -266,9 +266,15 @@ def _train(cfg: RLConfig, claim: RunClaim, resume: bool) -> Path:
 
 def _check_weights(engine: Engine) -> None:
     """Non-finite trainable weights (a finite loss can still overflow them) stop the run before the sync."""
+    from mlreason.models import forward_is_finite
+
     for name, p in engine.policy.named_parameters():
         if p.requires_grad and not torch.isfinite(p).all():
             raise NonFiniteLossError(f"trainable weight {name} is non-finite after the optimiser step")
+    with engine.accelerator.autocast():
+        if not forward_is_finite(engine.policy):  # |w| ~ 1e30 is finite but breaks the next rollout
+            raise NonFiniteLossError("the logits of a forward pass are non-finite after the optimiser step "
+                                     "(the weights overflowed)")
 
 
 def _one_step(engine: Engine, run: Run, step: int, claim: RunClaim | None = None) -> dict[str, float]:
