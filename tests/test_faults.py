@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 from mlreason.cli.main import app
 
 REPO = Path(__file__).resolve().parent.parent
+MLREASON = [sys.executable, "-c", "from mlreason.cli.main import app; app(prog_name='mlreason')"]
 QT = "data.sources=[{kind: cot, dataset: tinyworld, split: train, limit: 3, languages: [en, zh]}]"
 
 
@@ -169,20 +170,20 @@ def test_rl_overwrite_with_bad_input_keeps_the_old_run(tiny_models, world, tmp_p
 
 
 def test_disk_full_exits_2_naming_the_file(tiny_models, tmp_path):
-    """RLIMIT_FSIZE in a subprocess: writes past 4 KiB fail with EFBIG (SIGXFSZ ignored), like a full disk."""
+    """RLIMIT_FSIZE in a subprocess: writes past 2 KiB fail with EFBIG (SIGXFSZ ignored), like a full disk."""
     run = tmp_path / "eval"
     res = CliRunner().invoke(app, ["evaluate", "-m", str(tiny_models["qwen2"]), "-d", "mgsm", "-l", "en,de",
-                                   "--limit", "3", "-o", str(run), "-s", "generation.max_tokens=24",
+                                   "--limit", "5", "-o", str(run), "-s", "generation.max_tokens=24",
                                    "-s", "report.plot=false"])
     assert res.exit_code == 0, res.output
 
     def limit() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048))
 
     out = tmp_path / "scored"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-m", "mlreason.cli.main", "score", str(run), "-o", str(out)],
+    proc = subprocess.run([*MLREASON, "score", str(run), "-o", str(out)],
                           capture_output=True, text=True, env=env, preexec_fn=limit, timeout=300)
     lines = [x for x in proc.stderr.splitlines() if x.strip()]
     assert proc.returncode == 2, proc.stderr
@@ -192,7 +193,7 @@ def test_disk_full_exits_2_naming_the_file(tiny_models, tmp_path):
 
 def _cli(*args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "mlreason.cli.main", *args], env=env,
+    return subprocess.Popen([*MLREASON, *args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
