@@ -132,7 +132,10 @@ def load_model(
 ):
     """Load an AutoModelForCausalLM (safetensors only) on `device`, in eval mode."""
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    # no "Loading weights" bar on stderr: a later bad-input error must be the only line there
+    hf_logging.disable_progress_bar()
     source = offline_source(resolve_source(name_or_path))
     torch_type = torch_dtype(dtype)
     target = resolve_device(device)

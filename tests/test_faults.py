@@ -192,7 +192,7 @@ def test_disk_full_exits_2_naming_the_file(tiny_models, tmp_path):
 
 
 def _cli(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}  # tests: reward fns
     return subprocess.Popen([*MLREASON, *args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
@@ -219,3 +219,24 @@ def test_kill_9_during_finetune_then_resume_is_bit_identical(tiny_models, tmp_pa
     assert all(torch.equal(a[k], b[k]) for k in a)
     logged = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in logged if "loss" in r] == [1, 2, 3, 4, 5, 6]  # no repeated lines
+
+
+@pytest.mark.slow
+def test_kill_9_during_rl_train_then_resume_is_bit_identical(tiny_models, world, tmp_path):
+    model = tiny_models["qwen2"]
+    ref = tmp_path / "ref"
+    assert CliRunner().invoke(app, _rl_args(model, world, ref, "train.steps=4")).exit_code == 0
+    out = tmp_path / "killed"
+    proc = _cli(*_rl_args(model, world, out, "train.steps=4"))
+    deadline = time.time() + 240
+    while not (out / "checkpoints" / "step-000002").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL and not (out / "model").exists()
+    res = CliRunner().invoke(app, [*_rl_args(model, world, out, "train.steps=4"), "--resume"])
+    assert res.exit_code == 0, res.output
+    a = load_file(str(ref / "model" / "model.safetensors"))
+    b = load_file(str(out / "model" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
