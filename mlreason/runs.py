@@ -297,6 +297,11 @@ class RunClaim:
 
     def _finish_staged(self, ok: bool) -> None:
         assert self.path is not None
+        if ok and not self.overwrite and self.out.is_dir() and any(self.out.iterdir()):
+            ok = False  # results appeared meanwhile from a run that took no lock: never replace them silently
+            shutil.rmtree(self.path, ignore_errors=True)
+            raise UserError(f"output folder {self.out} got results from another run while this one ran; "
+                            "pass --overwrite or choose another output_dir")
         if not ok:
             shutil.rmtree(self.path, ignore_errors=True)
             return

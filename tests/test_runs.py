@@ -162,3 +162,13 @@ def test_output_path_problems_are_user_errors(tmp_path: Path) -> None:
         with pytest.raises(UserError, match=match), _claim(out, staged=True) as c:
             c.acquire()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_results_written_meanwhile_without_a_lock_are_not_replaced(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with pytest.raises(UserError, match="got results from another run"), staged_run(out, False, "evaluate", "") as st:
+        (st / "results.json").write_text("mine")
+        out.mkdir()
+        (out / "results.json").write_text("theirs")  # e.g. an older mlreason that takes no lock
+    assert (out / "results.json").read_text() == "theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
