@@ -198,13 +198,12 @@ def _cli(*args: str) -> subprocess.Popen:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kill_at", ["checkpoint-2", "checkpoint-5"])
-def test_kill_9_during_finetune_then_resume_is_bit_identical(tiny_models, tmp_path, kill_at):
-    model = tiny_models["qwen2"]
+def test_kill_9_during_finetune_then_resume_is_bit_identical(tiny_models, tmp_path):
+    model, kill_at = tiny_models["qwen2"], "checkpoint-3"
     ref = tmp_path / "ref"
-    assert CliRunner().invoke(app, _ft_args(model, ref, "-s", "train.max_steps=6")).exit_code == 0
+    assert CliRunner().invoke(app, _ft_args(model, ref, "-s", "train.max_steps=5")).exit_code == 0
     out = tmp_path / "killed"
-    proc = _cli(*_ft_args(model, out, "-s", "train.max_steps=6"))
+    proc = _cli(*_ft_args(model, out, "-s", "train.max_steps=5"))
     deadline = time.time() + 240
     while not (out / "checkpoints" / kill_at).exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.01)  # kill as soon as the folder appears: usually mid-write, before its marker
@@ -212,31 +211,31 @@ def test_kill_9_during_finetune_then_resume_is_bit_identical(tiny_models, tmp_pa
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
     assert not (out / "model").exists()
-    res = CliRunner().invoke(app, _ft_args(model, out, "-s", "train.max_steps=6", "--resume"))
+    res = CliRunner().invoke(app, _ft_args(model, out, "-s", "train.max_steps=5", "--resume"))
     assert res.exit_code == 0, res.output
     a = load_file(str(ref / "model" / "model.safetensors"))
     b = load_file(str(out / "model" / "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
     logged = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in logged if "loss" in r] == [1, 2, 3, 4, 5, 6]  # no repeated lines
+    assert [r["step"] for r in logged if "loss" in r] == [1, 2, 3, 4, 5]  # no repeated lines
 
 
 @pytest.mark.slow
 def test_kill_9_during_rl_train_then_resume_is_bit_identical(tiny_models, world, tmp_path):
     model = tiny_models["qwen2"]
     ref = tmp_path / "ref"
-    assert CliRunner().invoke(app, _rl_args(model, world, ref, "train.steps=4")).exit_code == 0
+    assert CliRunner().invoke(app, _rl_args(model, world, ref, "train.steps=3")).exit_code == 0
     out = tmp_path / "killed"
-    proc = _cli(*_rl_args(model, world, out, "train.steps=4"))
+    proc = _cli(*_rl_args(model, world, out, "train.steps=3"))
     deadline = time.time() + 240
     while not (out / "checkpoints" / "step-000002").exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL and not (out / "model").exists()
-    res = CliRunner().invoke(app, [*_rl_args(model, world, out, "train.steps=4"), "--resume"])
+    res = CliRunner().invoke(app, [*_rl_args(model, world, out, "train.steps=3"), "--resume"])
     assert res.exit_code == 0, res.output
     a = load_file(str(ref / "model" / "model.safetensors"))
     b = load_file(str(out / "model" / "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+    assert [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]

@@ -248,12 +248,13 @@ def _train(cfg: RLConfig, claim: RunClaim, resume: bool) -> Path:
                 append_metrics(engine.run_dir, baseline)
         with _progress(engine, start) as advance:
             for step in range(start, cfg.train.steps):
-                record = _one_step(engine, run, step, claim)
+                record = _one_step(engine, run, step)
                 if engine.is_main:
                     append_metrics(engine.run_dir, record)
                     if writer is not None:
                         for k, v in record.items():
                             writer.add_scalar(k, v, record["step"])
+                _maybe_save(engine, step + 1, claim)  # after the metrics line: a resume trims, never loses, it
                 advance(record)
         save_final(engine)
     finally:
@@ -277,7 +278,14 @@ def _check_weights(engine: Engine) -> None:
                                      "(the weights overflowed)")
 
 
-def _one_step(engine: Engine, run: Run, step: int, claim: RunClaim | None = None) -> dict[str, float]:
+def _maybe_save(engine: Engine, done: int, claim: RunClaim) -> None:
+    cfg = engine.cfg
+    if (cfg.logging.save_every and done % cfg.logging.save_every == 0) or done == cfg.train.steps:
+        save_checkpoint(engine, done)
+        claim.commit()  # the first checkpoint is durable: an earlier run replaced by --overwrite goes now
+
+
+def _one_step(engine: Engine, run: Run, step: int) -> dict[str, float]:
     cfg = engine.cfg
     t0 = time.perf_counter()
     rollout = rollout_step(engine, run, step)  # sample -> score -> advantages -> drop rule
@@ -299,10 +307,6 @@ def _one_step(engine: Engine, run: Run, step: int, claim: RunClaim | None = None
     engine.state = {"step": done, "cursor": run.cursor.state_dict(), "switch": run.switch.state_dict()}
     if cfg.eval.every and (done % cfg.eval.every == 0 or done == cfg.train.steps):
         record.update(evaluate(engine, run))
-    if (cfg.logging.save_every and done % cfg.logging.save_every == 0) or done == cfg.train.steps:
-        save_checkpoint(engine, done)
-        if claim is not None:
-            claim.commit()  # the first checkpoint is durable: an earlier run replaced by --overwrite goes now
     return {"step": done, **{k: v for k, v in record.items() if k != "step"}}
 
 
