@@ -32,6 +32,18 @@ class StrictModel(BaseModel):
 C = TypeVar("C", bound=StrictModel)
 
 
+def yaml_error(e: yaml.YAMLError, what: str) -> str:
+    """One line for a YAML file safe_load refused: a python/unknown tag is named as refused, else the syntax line."""
+    mark = getattr(e, "problem_mark", None)
+    where = f" at line {mark.line + 1}" if mark else ""
+    problem = str(getattr(e, "problem", "") or "")
+    if isinstance(e, yaml.constructor.ConstructorError) and "tag" in problem:
+        tag = problem.split("tag", 1)[1].strip().strip("'")
+        return (f"{what} uses the YAML tag {tag}{where}, refused: files are read with yaml.safe_load, which builds "
+                "no Python objects; write plain values")
+    return f"{what} is not valid YAML{where}: fix its syntax"
+
+
 def read_recipe(path: str | Path) -> dict[str, Any]:
     """Read a recipe YAML (a path, or a name on the recipe search path) into a dict; `command:` is kept."""
     p = Path(path)
@@ -42,9 +54,7 @@ def read_recipe(path: str | Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"recipe {p} is not valid YAML{where}: fix its syntax") from None
+        raise ConfigError(yaml_error(e, f"recipe {p}")) from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -163,9 +163,19 @@ def layers_from_report(path: str | Path, num_layers: int) -> list[int]:
         report = json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError:
         raise UserError(f"probe report {p} is not valid JSON; pass the probe.json that probe-layers wrote") from None
+    except UnicodeDecodeError:
+        raise UserError(f"probe report {p} is not UTF-8 text; pass the probe.json that probe-layers wrote") from None
+    if not isinstance(report, dict):
+        raise UserError(f"probe report {p} holds a {type(report).__name__}, not an object with num_layers and "
+                        "chosen_layers; pass the probe.json that probe-layers wrote")
     missing = [k for k in ("num_layers", "chosen_layers") if k not in report]
     if missing:
         raise UserError(f"probe report {p} lacks {', '.join(missing)}; pass the probe.json that probe-layers wrote")
+    depth, chosen = report["num_layers"], report["chosen_layers"]
+    if not isinstance(depth, int) or isinstance(depth, bool) or not isinstance(chosen, list) \
+            or not all(isinstance(x, int) and not isinstance(x, bool) for x in chosen):
+        raise UserError(f"probe report {p} needs num_layers as an integer and chosen_layers as a list of integers "
+                        f"(got {depth!r}, {chosen!r}); pass the probe.json that probe-layers wrote")
     if int(report["num_layers"]) != num_layers:
         raise UserError(f"probe report {p} is for a {report['num_layers']}-layer model "
                         f"({report.get('model', '?')}) but this model has {num_layers} layers; probe this model")
@@ -175,6 +185,9 @@ def layers_from_report(path: str | Path, num_layers: int) -> list[int]:
 def resolve_layers(spec: str | list[int] | None, report: str | Path | None, num_layers: int, mode: str) -> list[int]:
     """The chosen layers for `mode`; full trains all layers, the other modes need a spec or a report."""
     if mode == "full":
+        if report is not None:
+            raise UserError(f"mode full trains every layer, so the probe report {report} would be ignored; "
+                            "drop --layers-from (method.layers_from) or choose --mode slam/plast/lora")
         return list(range(num_layers))
     if report is not None:
         return layers_from_report(report, num_layers)

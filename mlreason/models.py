@@ -180,6 +180,10 @@ def load_model(
     The auto class comes from the config (model_auto_class); a VLM's language model is then found
     by mlreason.layers.decoder_layers, the same for every command.
     """
+    from transformers.utils import logging as hf_logging
+
+    # no "Loading weights" bar on stderr: a later bad-input error must be the only line there
+    hf_logging.disable_progress_bar()
     source = offline_source(resolve_source(name_or_path))
     torch_type = torch_dtype(dtype)
     target = resolve_device(device)
@@ -189,7 +193,13 @@ def load_model(
                                      use_safetensors=True)
     except ValueError as e:
         raise UserError(f"{auto.__name__} cannot load {source}: {str(e).splitlines()[0]}") from e
-    except OSError as e:
+    except Exception as e:  # noqa: BLE001 - a corrupt weights file raises the safetensors library's own error
+        if type(e).__name__ == "SafetensorError" or "safetensors" in type(e).__module__:
+            files = ", ".join(p.name for p in sorted(Path(source).glob("*.safetensors"))) or "its safetensors files"
+            raise UserError(f"could not read the weights in {source} ({files}): {str(e).splitlines()[0]}; the file "
+                            "is corrupt or truncated: copy or save the model again") from e
+        if not isinstance(e, OSError):
+            raise
         if Path(source).exists():
             raise UserError(
                 f"could not load a model from {source}: {str(e).splitlines()[0]} "
@@ -197,3 +207,18 @@ def load_model(
             ) from e
         raise _hub_error(source, e) from e
     return model.to(target).eval()
+
+
+@torch.no_grad()
+def forward_is_finite(model: Any, num_tokens: int = 8) -> bool:
+    """Whether a forward on a few token ids gives finite logits: finite but overflowed weights (|w| ~ 1e30)
+    pass an isfinite check on the weights yet break every later forward. Runs in eval mode (no dropout, so
+    no RNG is drawn and a resumed run stays bit-identical), then restores the model's mode."""
+    was_training = model.training
+    device = next(model.parameters()).device
+    ids = torch.arange(num_tokens, device=device).unsqueeze(0)
+    model.eval()
+    try:
+        return bool(torch.isfinite(model(input_ids=ids).logits).all())
+    finally:
+        model.train(was_training)

@@ -65,7 +65,11 @@ def read_corpus(files: Sequence[str | Path]) -> list[str]:
         path = Path(file)
         if not path.is_file():
             raise UserError(f"corpus file {path} does not exist; pass existing text/TSV/JSON files")
-        raw = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise UserError(f"corpus file {path} is not UTF-8 text (byte {e.start}: {e.reason}); "
+                            "convert it with iconv -t UTF-8") from None
         if path.suffix in (".json", ".jsonl"):
             try:
                 new = list(_strings(json.loads(raw)))

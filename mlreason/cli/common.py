@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from mlreason.config import StrictModel, config_to_yaml, load_config
-from mlreason.errors import UserError
+from mlreason.errors import NonFiniteError, UserError
 
 # Rich wraps at 80 columns when stdout is not a terminal (make, CI logs); tables and run headers read
 # better at 120 there. COLUMNS still wins when set.
@@ -38,14 +38,33 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _user_os_error(e: OSError) -> bool:
+    """Disk full, quota, permissions, read-only file system, a file in a folder's place: the user's to fix."""
+    import errno
+
+    return e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR,
+                       errno.EISDIR, errno.EFBIG)
+
+
 def guarded(fn: Callable[[], Any], debug: bool) -> Any:
-    """Run fn; user errors become one line + exit 2, anything else one line + exit 1."""
+    """Run fn; user errors become one line + exit 2, non-finite training values exit 3, anything else exit 1."""
     try:
         return fn()
     except UserError as e:
         if debug:
             raise
         fail(str(e), 2)
+    except NonFiniteError as e:
+        if debug:
+            raise
+        fail(str(e), 3)
+    except OSError as e:
+        if debug:
+            raise
+        if _user_os_error(e):
+            fail(f"cannot write {e.filename or 'the output'}: {e.strerror}; free space, fix permissions or "
+                 "choose another output folder", 2)
+        _internal(e)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
         raise typer.Exit(130) from None
@@ -54,8 +73,13 @@ def guarded(fn: Callable[[], Any], debug: bool) -> Any:
     except Exception as e:  # noqa: BLE001 - the CLI boundary
         if debug:
             raise
-        msg = str(e).splitlines()[0] if str(e) else ""
-        fail(f"{type(e).__name__}: {msg} (rerun with --debug for the traceback)", 1)
+        _internal(e)
+
+
+def _internal(e: BaseException) -> None:
+    """An internal error: exit 1 with the type and the first line (the traceback needs --debug)."""
+    msg = str(e).splitlines()[0] if str(e) else ""
+    fail(f"{type(e).__name__}: {msg} (rerun with --debug for the traceback)", 1)
 
 
 def option_overrides(options: dict[str, Any]) -> list[str]:

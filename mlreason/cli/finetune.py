@@ -41,6 +41,10 @@ def finetune(
         "model.name_or_path": model, "method.mode": mode, "method.layers": layers, "method.layers_from": layers_from,
         "output_dir": output_dir, "overwrite": overwrite or None, "resume": resume or None,
     }
+    if layers and layers_from:
+        from mlreason.cli.common import fail
+
+        fail(f"--layers {layers} and --layers-from {layers_from} both choose the layers; pass one of them")
     # one layer source on the command line replaces the other one a recipe may carry
     extra = ["method.layers=null"] if layers_from and not layers else ["method.layers_from=null"] if layers else []
     run_command("finetune", FinetuneConfig, recipe, [*extra, *(overrides or [])], options, dry_run, debug, run)

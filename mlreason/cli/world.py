@@ -29,7 +29,12 @@ def make_world(
 
     def go() -> None:
         from mlreason.data.tinyworld import write_world
+        from mlreason.errors import UserError
 
+        if out.exists() and not out.is_dir():
+            raise UserError(f"--out {out} is a file; pass a folder for the world's JSON lines files")
+        if manifest.is_dir():
+            raise UserError(f"--manifest {manifest} is a folder; pass the path of the manifest .yaml to write")
         langs = [x.strip() for x in languages.split(",") if x.strip()]
         paths = write_world(out, manifest, seed=seed, train_size=train_size, test_size=test_size,
                             mixed_size=mixed_size, languages=langs, overwrite=overwrite)

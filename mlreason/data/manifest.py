@@ -25,7 +25,7 @@ import yaml
 from pydantic import ValidationError
 
 from mlreason.answers import parse_number, same_answer
-from mlreason.config import ConfigError, format_validation_error
+from mlreason.config import ConfigError, format_validation_error, yaml_error
 from mlreason.data.readers import read_rows
 from mlreason.data.schema import ExemplarSource, Fields, HubSource, Manifest, SplitSource
 from mlreason.data.types import Example
@@ -63,9 +63,7 @@ def load_manifest(name_or_path: str) -> Manifest:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"manifest {path} is not valid YAML{where}: fix its syntax") from None
+        raise ConfigError(yaml_error(e, f"manifest {path}")) from None
     if not isinstance(data, dict):
         raise ConfigError(f"manifest {path} must be a mapping of keys to values")
     try:

@@ -21,6 +21,14 @@ def read_rows(path: Path, fmt: str, *, header: bool = True, columns: list[str] |
     """All rows of `path` as dicts. `columns` names the columns of a header-less tsv/csv."""
     if not path.is_file():
         raise UserError(f"data file not found: {path} (check the manifest's splits.*.files pattern)")
+    try:
+        return _read_rows(path, fmt, header, columns)
+    except UnicodeDecodeError as e:
+        raise UserError(f"data file {path} is not UTF-8 text (byte {e.start}: {e.reason}); "
+                        "convert it with iconv -t UTF-8") from None
+
+
+def _read_rows(path: Path, fmt: str, header: bool, columns: list[str] | None) -> list[dict[str, Any]]:
     if fmt == "tsv":
         return _read_tsv(path, header, columns)
     if fmt == "csv":

@@ -23,7 +23,18 @@ def load_results(run: Path) -> dict[str, Any]:
     path = run / "results.json" if run.is_dir() else run
     if not path.is_file():
         raise UserError(f"no results.json in {run}; pass folders written by `mlreason evaluate`")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        res = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path} is not valid JSON ({str(e).splitlines()[0]}): the file is corrupt or cut off; "
+                        "rerun `mlreason evaluate` for that run") from None
+    datasets = res.get("datasets") if isinstance(res, dict) else None
+    if not isinstance(datasets, dict) or not all(
+            isinstance(d, dict) and isinstance(d.get("per_language"), dict) and isinstance(d.get("averages"), dict)
+            for d in datasets.values()):
+        raise UserError(f"{path} lacks the datasets -> per_language/averages tables `mlreason evaluate` writes; "
+                        "pass a results.json of an evaluation run")
+    return res
 
 
 def collect(
@@ -90,6 +101,8 @@ def comparison_plot(path: Path, dataset: str, data: dict[str, dict[str, dict[str
 
 
 def write_comparison(out: Path, dataset: str, data: dict[str, dict[str, dict[str, float]]]) -> None:
+    if out.exists() and not out.is_dir():
+        raise UserError(f"output path {out} is a file; pass a folder for comparison.json and comparison.png")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "comparison.json", {"dataset": dataset, "runs": data})
     comparison_plot(out / "comparison.png", dataset, data)

@@ -58,7 +58,9 @@ def read_input(path: Path) -> ScoreInput:
         raise UserError(f"{source} holds no completions")
     info = {}
     if run_dir is not None and (run_dir / "results.json").is_file():
-        info = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+        from mlreason.evaluate.compare import load_results
+
+        info = load_results(run_dir)  # a corrupt or key-less results.json is a one-line UserError
     return ScoreInput(records, source, run_dir, info)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from mlreason.config import StrictModel
 from mlreason.layers import LoraSection, MethodSection, Mode
@@ -53,7 +53,7 @@ class DataSection(StrictModel):
 class TrainSection(StrictModel):
     learning_rate: float = Field(2e-5, gt=0.0)
     epochs: float = Field(1.0, gt=0.0)
-    max_steps: int = Field(-1, description="> 0 overrides epochs.")
+    max_steps: int = Field(-1, description="> 0 overrides epochs; -1: train for `epochs`.")
     batch_size: int = Field(8, ge=1, description="Per device.")
     gradient_accumulation_steps: int = Field(1, ge=1)
     lr_scheduler: str = "cosine"
@@ -69,6 +69,13 @@ class TrainSection(StrictModel):
     tensorboard: bool = False
     seed: int = 0
     progress: bool = Field(True, description="Rich progress bar on the main process.")
+
+    @field_validator("max_steps")
+    @classmethod
+    def _steps_or_epochs(cls, v: int) -> int:
+        if v == 0 or v < -1:
+            raise ValueError(f"must be a positive number of optimiser steps, or -1 to train for `epochs` (got {v})")
+        return v
 
 
 class FinetuneConfig(StrictModel):

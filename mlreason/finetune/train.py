@@ -26,12 +26,18 @@ from rich.table import Table
 
 from mlreason.config import config_to_yaml
 from mlreason.errors import UserError
-from mlreason.finetune.callbacks import MetricsCallback, RichProgressCallback
+from mlreason.finetune.callbacks import (
+    CheckpointMarkerCallback,
+    FiniteGuardCallback,
+    MetricsCallback,
+    RichProgressCallback,
+    complete_checkpoints,
+)
 from mlreason.finetune.config import FinetuneConfig
 from mlreason.finetune.data import build_examples, tokenize_all
 from mlreason.layers import apply_mode, decoder_layers, resolve_layers, trainable_summary
 from mlreason.precision import autocast_dtype, load_dtype, mib, precision_info, upcast_trainable
-from mlreason.runs import MARKER, append_metrics, atomic_write_json, claim_run_dir
+from mlreason.runs import RunClaim, append_metrics, atomic_write_json, check_output_free, trim_metrics
 
 
 def training_arguments(cfg: FinetuneConfig, run_dir: Path, compute: torch.dtype | None = None) -> Any:
@@ -64,6 +70,7 @@ def training_arguments(cfg: FinetuneConfig, run_dir: Path, compute: torch.dtype 
         report_to=["tensorboard"] if t.tensorboard else "none",
         seed=t.seed,
         data_seed=t.seed,
+        logging_nan_inf_filter=False,  # a NaN loss must reach the non-finite guard, not be averaged away
         disable_tqdm=True,  # the rich progress callback replaces tqdm
         remove_unused_columns=False,
         dataloader_num_workers=0,
@@ -132,20 +139,23 @@ def print_trainable(info: dict[str, Any], console: Console) -> None:
     console.print(table)
 
 
-def _claim(cfg: FinetuneConfig, args: Any) -> Path:
+def _claim(claim: RunClaim, args: Any) -> Path:
     """The main process claims the folder; the others wait for it (torchrun stops them if it fails)."""
-    out = cfg.resolved_output_dir()
     with args.main_process_first(local=False, desc="claim run folder"):
         if args.process_index == 0:
-            claim_run_dir(out, cfg.overwrite, cfg.resume, "finetune", config_to_yaml(cfg, "finetune"))
-    return out
+            claim.acquire()
+    return claim.out
 
 
-def last_checkpoint(run_dir: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    ckpt = run_dir / "checkpoints"
-    return get_last_checkpoint(str(ckpt)) if ckpt.is_dir() else None
+def last_checkpoint(run_dir: Path, console: Console | None = None) -> str | None:
+    """The newest checkpoint-N whose completion marker was written; incomplete newer ones are reported."""
+    done, partial = complete_checkpoints(run_dir / "checkpoints")
+    last = done[-1] if done else None
+    skipped = [p.name for p in partial if last is None or int(p.name[11:]) > int(last.name[11:])]
+    if skipped and console is not None:
+        console.print(f"[yellow]skipped incomplete checkpoint(s)[/] {', '.join(skipped)} (cut off mid-write); "
+                      f"resuming from {last.name if last else 'the start'}")
+    return str(last) if last else None
 
 
 def save_outputs(trainer: Any, tok: Any, cfg: FinetuneConfig, run_dir: Path, serving: torch.dtype) -> None:
@@ -171,8 +181,7 @@ def save_outputs(trainer: Any, tok: Any, cfg: FinetuneConfig, run_dir: Path, ser
 
 def run_finetune(cfg: FinetuneConfig, console: Console | None = None, callbacks: list[Any] | None = None) -> Path:
     """Train per `cfg`; returns the run folder. `callbacks` are extra TrainerCallbacks (tests use one to stop early)."""
-    from transformers import DataCollatorForSeq2Seq, Trainer, set_seed
-    from transformers.trainer_callback import PrinterCallback
+    from transformers import set_seed
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # per-shard save/load bars drown the rich progress
@@ -180,24 +189,39 @@ def run_finetune(cfg: FinetuneConfig, console: Console | None = None, callbacks:
     console = console or Console()
     set_seed(cfg.train.seed)
     out = cfg.resolved_output_dir()
-    if cfg.resume and not (out / MARKER).is_file():
-        raise UserError(f"cannot resume: {out} holds no earlier run; drop --resume")
+    check_output_free(out, cfg.overwrite, cfg.resume)  # before the model loads: fail fast, touch nothing
     tok, model, rows, info = prepare(cfg)
     args = training_arguments(cfg, out, compute_dtype(info))
     if args.process_index == 0:
         print_trainable(info, console)
-    run_dir = _claim(cfg, args)
-    resume_from = last_checkpoint(run_dir) if cfg.resume else None
+    with RunClaim(out, overwrite=cfg.overwrite, resume=cfg.resume, command="finetune",
+                  config_yaml=config_to_yaml(cfg, "finetune")) as claim:
+        return _train(cfg, claim, args, tok, model, rows, info, console, callbacks)
+
+
+def _train(cfg: FinetuneConfig, claim: RunClaim, args: Any, tok: Any, model: Any, rows: list[dict],
+           info: dict[str, Any], console: Console, callbacks: list[Any] | None) -> Path:
+    from transformers import DataCollatorForSeq2Seq, Trainer
+    from transformers.trainer_callback import PrinterCallback
+
+    run_dir = _claim(claim, args)
+    resume_from = last_checkpoint(run_dir, console if args.process_index == 0 else None) if cfg.resume else None
     if args.process_index == 0:
+        if resume_from:
+            trim_metrics(run_dir, int(Path(resume_from).name[11:]))
         atomic_write_json(run_dir / "trainable.json", info)
         keys = ("mode", "trainable", "total", "share", "master_dtype", "master_extra_bytes", "compute_dtype")
         append_metrics(run_dir, {"event": "trainable", **{k: info[k] for k in keys}, "resumed_from": resume_from})
+    progress = RichProgressCallback(console, cfg.train.progress)
     collator = DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=-100)
     trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collator,
-                      callbacks=[MetricsCallback(run_dir), RichProgressCallback(console, cfg.train.progress),
-                                 *(callbacks or [])])
+                      callbacks=[FiniteGuardCallback(), CheckpointMarkerCallback(claim.commit),
+                                 MetricsCallback(run_dir), progress, *(callbacks or [])])
     trainer.remove_callback(PrinterCallback)  # disable_tqdm puts a dict printer in; the rich bar shows the loss
-    result = trainer.train(resume_from_checkpoint=resume_from)
+    try:
+        result = trainer.train(resume_from_checkpoint=resume_from)
+    finally:
+        progress.on_train_end(args, trainer.state, trainer.control)  # stop the bar before an error line
     if trainer.state.global_step < trainer.state.max_steps:  # stopped early by a callback: keep it resumable
         return run_dir
     save_outputs(trainer, tok, cfg, run_dir, getattr(torch, info["serving_dtype"]))

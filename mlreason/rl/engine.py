@@ -20,6 +20,7 @@ import json
 import os
 import random
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,7 +130,8 @@ def _optimizer_steps(cfg: RLConfig) -> int:
     return cfg.train.steps * per_step * cfg.grpo.epochs
 
 
-def build_engine(cfg: RLConfig, run_dir: Path, accelerator: Any) -> Engine:
+def build_engine(cfg: RLConfig, run_dir: Path, accelerator: Any, claim: Callable[[], None] | None = None) -> Engine:
+    """Load and set up everything; `claim()` (taking run_dir) runs once the model loaded, before anything is written."""
     from transformers import get_scheduler
 
     from mlreason.generation import make_generator
@@ -165,6 +167,8 @@ def build_engine(cfg: RLConfig, run_dir: Path, accelerator: Any) -> Engine:
         ref_model.requires_grad_(False)
     engine = Engine(cfg, run_dir, accelerator, model, tokenizer, optimizer, scheduler, None, ref_model,
                     serving=twin, info=info)
+    if claim is not None:
+        claim()
     if engine.is_main:
         atomic_write_json(run_dir / "trainable.json", info)
         if cfg.logging.progress:

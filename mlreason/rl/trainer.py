@@ -14,7 +14,6 @@ Everything a resume needs is checkpointed (see mlreason.rl.engine).
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from mlreason.errors import UserError
 from mlreason.rl import grpo
 from mlreason.rl.config import RLConfig
 from mlreason.rl.engine import (
+    CKPT_DIR,
     Engine,
     build_engine,
     latest_checkpoint,
@@ -39,7 +39,7 @@ from mlreason.rl.rewards import build_rewarder
 from mlreason.rl.rollout import DataCursor
 from mlreason.rl.step import Rollout, Run, example_key, reward_columns, rollout_step
 from mlreason.rl.update import NonFiniteLossError, optimise
-from mlreason.runs import append_metrics, atomic_write_text, claim_run_dir
+from mlreason.runs import RunClaim, append_metrics, check_output_free, trim_metrics
 
 
 def load_problems(cfg: RLConfig) -> tuple[list[Example], dict[str, list[Example]]]:
@@ -165,28 +165,22 @@ def _make_run(cfg: RLConfig, examples: list[Example], eval_sets: dict[str, list[
     return Run(examples, languages, DataCursor(len(examples), cfg.train.seed), switch, rewarder, eval_sets)
 
 
-def _trim_metrics(run_dir: Path, step: int) -> None:
-    """On resume, drop metric lines logged after the checkpoint (they will be logged again)."""
-    path = run_dir / "metrics.jsonl"
-    if not path.is_file():
-        return
-    keep = [line for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= step]
-    atomic_write_text(path, "".join(f"{line}\n" for line in keep))
-
-
-def _claim(cfg: RLConfig, acc: Any, overwrite: bool, resume: bool) -> Path:
-    from mlreason.config import config_to_yaml
-
-    run_dir = Path(cfg.output_dir)
+def _claim(claim: RunClaim, acc: Any) -> None:
+    """The main process claims the run folder (RunClaim: lock, earlier run set aside); the others wait."""
     if acc.is_main_process:
-        claim_run_dir(run_dir, overwrite, resume, "rl-train", config_to_yaml(cfg, "rl-train"))
+        claim.acquire()
     acc.wait_for_everyone()
-    return run_dir
 
 
-def prepare(cfg: RLConfig, *, overwrite: bool = False, resume: bool = False) -> tuple[Engine, Run]:
-    """Check the input, claim the run folder, build the engine, restore a checkpoint if there is one."""
+def prepare(cfg: RLConfig, *, overwrite: bool = False, resume: bool = False,
+            claim: RunClaim | None = None) -> tuple[Engine, Run]:
+    """Check the input, load the model, claim the run folder, restore a checkpoint if there is one.
+
+    Without `claim` the folder is claimed and released at once (no rollback on a later failure).
+    """
+    if claim is None:
+        with _new_claim(cfg, overwrite, resume) as own:
+            return prepare(cfg, overwrite=overwrite, resume=resume, claim=own)
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
 
@@ -199,30 +193,52 @@ def prepare(cfg: RLConfig, *, overwrite: bool = False, resume: bool = False) -> 
                             f"processes ({acc.num_processes})")
     examples, eval_sets = load_problems(cfg)
     run = _make_run(cfg, examples, eval_sets)
-    run_dir = _claim(cfg, acc, overwrite, resume)
-    engine = build_engine(cfg, run_dir, acc)
+    run_dir = Path(cfg.output_dir)
+    engine = build_engine(cfg, run_dir, acc, claim=lambda: _claim(claim, acc))
     run.prompts = {example_key(ex): base_prompt(ex, cfg, engine.tokenizer) for ex in examples}
     start = int(engine.state.get("step", 0))
     if start:
         run.cursor.load_state_dict(engine.state["cursor"])
         run.switch.load_state_dict(engine.state["switch"])
         if engine.is_main:
-            _trim_metrics(run_dir, start)
+            trim_metrics(run_dir, start)
+    if resume and engine.is_main:
+        _report_partial(run_dir, start)
     return engine, run
+
+
+def _new_claim(cfg: RLConfig, overwrite: bool, resume: bool) -> RunClaim:
+    from mlreason.config import config_to_yaml
+
+    return RunClaim(cfg.output_dir, overwrite=overwrite, resume=resume, command="rl-train",
+                    config_yaml=config_to_yaml(cfg, "rl-train"))
+
+
+def _report_partial(run_dir: Path, start: int) -> None:
+    """Name checkpoint folders cut off mid-write (a crash during a save); --resume skipped them."""
+    root = run_dir / CKPT_DIR
+    partial = sorted(p.name for p in root.glob(".step-*.tmp")) if root.is_dir() else []
+    if partial:
+        from rich.console import Console
+
+        Console(stderr=True).print(f"[yellow]skipped incomplete checkpoint(s)[/] {', '.join(partial)}; "
+                                   f"resuming from step {start}")
 
 
 def train(cfg: RLConfig, *, overwrite: bool = False, resume: bool = False) -> Path:
     """Run GRPO with LANG hints as configured; returns the run directory."""
+    check_output_free(Path(cfg.output_dir), overwrite, resume)  # before anything loads: fail fast, touch nothing
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(cfg.train.deterministic or was_deterministic)
     try:
-        return _train(cfg, overwrite, resume)
+        with _new_claim(cfg, overwrite, resume) as claim:
+            return _train(cfg, claim, resume)
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
 
 
-def _train(cfg: RLConfig, overwrite: bool, resume: bool) -> Path:
-    engine, run = prepare(cfg, overwrite=overwrite, resume=resume)
+def _train(cfg: RLConfig, claim: RunClaim, resume: bool) -> Path:
+    engine, run = prepare(cfg, overwrite=claim.overwrite, resume=resume, claim=claim)
     start = int(engine.state.get("step", 0))
     writer = _tensorboard(engine.run_dir) if cfg.logging.tensorboard and engine.is_main else None
     try:
@@ -238,13 +254,35 @@ def _train(cfg: RLConfig, overwrite: bool, resume: bool) -> Path:
                     if writer is not None:
                         for k, v in record.items():
                             writer.add_scalar(k, v, record["step"])
+                _maybe_save(engine, step + 1, claim)  # after the metrics line: a resume trims, never loses, it
                 advance(record)
         save_final(engine)
     finally:
         if writer is not None:
             writer.close()
-        engine.generator.close()
+        if engine.generator is not None:
+            engine.generator.close()
     return engine.run_dir
+
+
+def _check_weights(engine: Engine) -> None:
+    """Non-finite trainable weights (a finite loss can still overflow them) stop the run before the sync."""
+    from mlreason.models import forward_is_finite
+
+    for name, p in engine.policy.named_parameters():
+        if p.requires_grad and not torch.isfinite(p).all():
+            raise NonFiniteLossError(f"trainable weight {name} is non-finite after the optimiser step")
+    with engine.accelerator.autocast():
+        if not forward_is_finite(engine.policy):  # |w| ~ 1e30 is finite but breaks the next rollout
+            raise NonFiniteLossError("the logits of a forward pass are non-finite after the optimiser step "
+                                     "(the weights overflowed)")
+
+
+def _maybe_save(engine: Engine, done: int, claim: RunClaim) -> None:
+    cfg = engine.cfg
+    if (cfg.logging.save_every and done % cfg.logging.save_every == 0) or done == cfg.train.steps:
+        save_checkpoint(engine, done)
+        claim.commit()  # the first checkpoint is durable: an earlier run replaced by --overwrite goes now
 
 
 def _one_step(engine: Engine, run: Run, step: int) -> dict[str, float]:
@@ -256,10 +294,11 @@ def _one_step(engine: Engine, run: Run, step: int) -> dict[str, float]:
     t1 = time.perf_counter()
     try:
         record.update(optimise(engine, rollout.batch.samples, step))
+        _check_weights(engine)
     except NonFiniteLossError as e:
         last = latest_checkpoint(engine.run_dir)
         where = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
-        raise NonFiniteLossError(f"{e} at step {step + 1}: stopped before the optimiser step; {where}. "
+        raise NonFiniteLossError(f"{e} at step {step + 1}: stopped, nothing of this step was saved; {where}. "
                                  "Lower optim.learning_rate or check the reward functions") from None
     sync_generator(engine)  # rollouts always see the current weights, in the serving dtype
     done = step + 1
@@ -268,8 +307,6 @@ def _one_step(engine: Engine, run: Run, step: int) -> dict[str, float]:
     engine.state = {"step": done, "cursor": run.cursor.state_dict(), "switch": run.switch.state_dict()}
     if cfg.eval.every and (done % cfg.eval.every == 0 or done == cfg.train.steps):
         record.update(evaluate(engine, run))
-    if (cfg.logging.save_every and done % cfg.logging.save_every == 0) or done == cfg.train.steps:
-        save_checkpoint(engine, done)
     return {"step": done, **{k: v for k, v in record.items() if k != "step"}}
 
 

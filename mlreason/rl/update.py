@@ -17,11 +17,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from mlreason.errors import NonFiniteError
 from mlreason.rl import grpo
 from mlreason.rl.rollout import Batch, Sample, collate
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(NonFiniteError):
     """The loss or gradient became NaN/inf; the run stops before the optimiser step."""
 
 
