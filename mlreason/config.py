@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlreason.errors import UserError
 
@@ -30,6 +30,39 @@ class StrictModel(BaseModel):
 
 
 C = TypeVar("C", bound=StrictModel)
+
+Dtype = Literal["auto", "float32", "bfloat16", "float16"]
+
+
+class ModelSection(StrictModel):
+    """The keys of the model every command loads; a command's own section adds to them (device, chat template)."""
+
+    name_or_path: str = Field("artifacts/tiny/qwen2", description="Hub id or local folder.")
+    dtype: Dtype = "auto"
+    trust_remote_code: bool = False
+
+
+class RunSection(StrictModel):
+    """Where a run writes and what it may do to an earlier run there: the top-level `output_dir`,
+    `overwrite` and `resume` of every command's config (each command's config derives from this)."""
+
+    output_dir: Path | None = Field(None, description="The run folder; null: the command's default under runs/.")
+    overwrite: bool = Field(False, description="Replace an earlier run in output_dir (kept until this one has "
+                                               "durable results).")
+    resume: bool = Field(False, description="Continue the run in output_dir from its last complete checkpoint.")
+
+    def default_output_dir(self) -> Path:
+        """The run folder when output_dir is null (each command names its own)."""
+        return Path("runs") / self.__class__.__name__.lower().removesuffix("config")
+
+    def resolved_output_dir(self) -> Path:
+        return self.output_dir if self.output_dir is not None else self.default_output_dir()
+
+    def _no_resume(self, command: str) -> None:
+        """For commands without checkpoints: resume is refused rather than ignored."""
+        if self.resume:
+            raise ValueError(f"resume: {command} writes no checkpoints to continue from; rerun it (with "
+                             "overwrite=true to replace the earlier results)")
 
 
 def yaml_error(e: yaml.YAMLError, what: str) -> str:

@@ -32,14 +32,14 @@ def evaluate(
     """Evaluate a model on multilingual benchmarks: accuracy and language consistency per language."""
     from mlreason.evaluate.config import EvaluateConfig
 
-    def run(cfg: EvaluateConfig) -> None:
-        from mlreason.evaluate.runner import run_evaluate
+    def go(cfg: EvaluateConfig) -> None:
+        from mlreason.evaluate import run
 
-        run_evaluate(cfg, console)
+        run(cfg, console=console)
 
     options = {
         "model.name_or_path": model, "data.datasets": _split(datasets), "data.languages": _split(languages),
         "prompt.style": prompt, "generation.backend": backend, "generation.k": k, "data.limit": limit,
         "output_dir": output_dir, "overwrite": overwrite or None,
     }
-    run_command("evaluate", EvaluateConfig, recipe, overrides, options, dry_run, debug, run)
+    run_command("evaluate", EvaluateConfig, recipe, overrides, options, dry_run, debug, go)

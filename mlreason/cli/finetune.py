@@ -32,10 +32,10 @@ def finetune(
     """Fine-tune chosen layers (SLAM, PLAST, LoRA) or the whole model on translation / CoT data."""
     from mlreason.finetune.config import FinetuneConfig
 
-    def run(cfg: FinetuneConfig) -> None:
-        from mlreason.finetune.train import run_finetune
+    def go(cfg: FinetuneConfig) -> None:
+        from mlreason.finetune import run
 
-        run_finetune(cfg, console)
+        run(cfg, console=console)
 
     options = {
         "model.name_or_path": model, "method.mode": mode, "method.layers": layers, "method.layers_from": layers_from,
@@ -47,4 +47,4 @@ def finetune(
         fail(f"--layers {layers} and --layers-from {layers_from} both choose the layers; pass one of them")
     # one layer source on the command line replaces the other one a recipe may carry
     extra = ["method.layers=null"] if layers_from and not layers else ["method.layers_from=null"] if layers else []
-    run_command("finetune", FinetuneConfig, recipe, [*extra, *(overrides or [])], options, dry_run, debug, run)
+    run_command("finetune", FinetuneConfig, recipe, [*extra, *(overrides or [])], options, dry_run, debug, go)

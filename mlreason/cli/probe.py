@@ -35,9 +35,9 @@ def probe_layers(
     from mlreason.probing.config import ProbeConfig
 
     def go(cfg: ProbeConfig) -> None:
-        from mlreason.probing.run import run_probe
+        from mlreason.probing import run
 
-        run_probe(cfg, console)
+        run(cfg, console=console)
 
     options = {
         "model.name_or_path": model, "method": method,

@@ -34,13 +34,14 @@ def rl_train(
     """Reinforcement learning (GRPO) with language-adaptive hints from reference solutions."""
     from mlreason.rl.config import RLConfig
 
-    def run(cfg: RLConfig) -> None:
-        from mlreason.rl.trainer import train
+    def go(cfg: RLConfig) -> None:
+        from mlreason.rl import run
 
-        run_dir = train(cfg, overwrite=overwrite, resume=resume)
+        run_dir = run(cfg, console=console)
         console.print(f"rl-train done: {run_dir} (metrics.jsonl, checkpoints/, model/)")
 
     langs = [v.strip() for v in languages.split(",") if v.strip()] if languages else None
     options = {"model.name_or_path": model, "data.manifest": manifest, "data.languages": langs,
-               "rollout.backend": backend, "train.steps": steps, "hints.schedule": schedule, "output_dir": output_dir}
-    run_command("rl-train", RLConfig, recipe, overrides, options, dry_run, debug, run)
+               "rollout.backend": backend, "train.steps": steps, "hints.schedule": schedule, "output_dir": output_dir,
+               "overwrite": overwrite or None, "resume": resume or None}
+    run_command("rl-train", RLConfig, recipe, overrides, options, dry_run, debug, go)

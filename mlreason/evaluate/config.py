@@ -7,17 +7,15 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from mlreason.config import StrictModel
+from mlreason.config import ModelSection as BaseModelSection
+from mlreason.config import RunSection, StrictModel
 
 PromptStyle = Literal["native-cot", "en-cot", "direct", "boxed", "pim", "pim-native"]
 Rule = Literal["polymath", "prose"]
 
 
-class ModelSection(StrictModel):
-    name_or_path: str = Field("artifacts/tiny/qwen2", description="Hub id or local folder.")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+class ModelSection(BaseModelSection):
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N (hf backend).")
-    trust_remote_code: bool = False
     chat_template: bool = Field(False, description="Wrap each prompt in the tokenizer's chat template.")
 
 
@@ -73,18 +71,20 @@ class ReportSection(StrictModel):
     plot: bool = True
 
 
-class EvaluateConfig(StrictModel):
+class EvaluateConfig(RunSection):
     model: ModelSection = Field(default_factory=ModelSection)
     data: DataSection = Field(default_factory=DataSection)
     prompt: PromptSection = Field(default_factory=PromptSection)
     generation: GenerationSection = Field(default_factory=GenerationSection)
     language: LanguageSection = Field(default_factory=LanguageSection)
     report: ReportSection = Field(default_factory=ReportSection)
-    output_dir: Path | None = Field(None, description="Default: runs/evaluate/<model>-<style>.")
-    overwrite: bool = False
 
-    def resolved_output_dir(self) -> Path:
-        if self.output_dir is not None:
-            return self.output_dir
+    @model_validator(mode="after")
+    def _checks(self) -> EvaluateConfig:
+        self._no_resume("evaluate")
+        return self
+
+    def default_output_dir(self) -> Path:
+        """runs/evaluate/<model>-<style>."""
         base = Path(self.model.name_or_path.rstrip("/")).name or "model"
         return Path("runs") / "evaluate" / f"{base}-{self.prompt.style}"

@@ -10,18 +10,17 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from mlreason.config import StrictModel
+from mlreason.config import Dtype, RunSection, StrictModel
+from mlreason.config import ModelSection as BaseModelSection
 from mlreason.layers import LoraSection, MethodSection, Mode
 
 __all__ = ["DataSection", "FinetuneConfig", "LoraSection", "MethodSection", "Mode", "SourceSection", "TrainSection"]
 
 
-class ModelSection(StrictModel):
-    name_or_path: str = Field("artifacts/tiny/qwen2", description="Hub id or local folder.")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+class ModelSection(BaseModelSection):
+    dtype: Dtype = Field(
         "float32", description="Load dtype = serving dtype of the saved model; trainable parameters are held "
                                "in float32 (master weights) whatever it is.")
-    trust_remote_code: bool = False
 
 
 class SourceSection(StrictModel):
@@ -78,17 +77,13 @@ class TrainSection(StrictModel):
         return v
 
 
-class FinetuneConfig(StrictModel):
+class FinetuneConfig(RunSection):
     model: ModelSection = Field(default_factory=ModelSection)
     method: MethodSection = Field(default_factory=MethodSection)
     data: DataSection = Field(default_factory=DataSection)
     train: TrainSection = Field(default_factory=TrainSection)
-    output_dir: Path | None = Field(None, description="Default: runs/finetune/<model>-<mode>.")
-    overwrite: bool = False
-    resume: bool = Field(False, description="Continue the run in output_dir from its last checkpoint.")
 
-    def resolved_output_dir(self) -> Path:
-        if self.output_dir is not None:
-            return self.output_dir
+    def default_output_dir(self) -> Path:
+        """runs/finetune/<model>-<mode>."""
         base = Path(self.model.name_or_path.rstrip("/")).name or "model"
         return Path("runs") / "finetune" / f"{base}-{self.method.mode}"

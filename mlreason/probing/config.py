@@ -9,16 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from mlreason.config import StrictModel
+from mlreason.config import ModelSection, RunSection, StrictModel
 
 
-class ProbeModel(StrictModel):
+class ProbeModel(ModelSection):
     name_or_path: str = ""
-    dtype: str = "auto"
     device: str = "cpu"
-    trust_remote_code: bool = False
 
 
 class ProbeData(StrictModel):
@@ -66,7 +64,7 @@ class PimOptions(StrictModel):
     chat_template: bool = False
 
 
-class ProbeConfig(StrictModel):
+class ProbeConfig(RunSection):
     model: ProbeModel = ProbeModel()
     data: ProbeData = ProbeData()
     method: Literal["lape", "plnd"] = "lape"
@@ -77,11 +75,13 @@ class ProbeConfig(StrictModel):
     analysis: Literal["layers", "pim"] = "layers"
     pim: PimOptions = PimOptions()
     batch_size: int = Field(8, ge=1)
-    output_dir: str | None = None                          # None: runs/probe-<model basename>
-    overwrite: bool = False
 
-    def resolved_output_dir(self) -> Path:
-        if self.output_dir:
-            return Path(self.output_dir)
+    @model_validator(mode="after")
+    def _no_checkpoints(self) -> ProbeConfig:
+        self._no_resume("probe-layers")
+        return self
+
+    def default_output_dir(self) -> Path:
+        """runs/probe-<model basename>."""
         base = Path(self.model.name_or_path.rstrip("/")).name or "model"
         return Path("runs") / f"probe-{base}"

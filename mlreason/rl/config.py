@@ -6,19 +6,20 @@ Defaults follow the LANG paper (docs/methods.md section 3) where it gives a valu
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from mlreason.config import StrictModel
+from mlreason.config import Dtype, RunSection, StrictModel
+from mlreason.config import ModelSection as BaseModelSection
 from mlreason.layers import MethodSection, Mode
 from mlreason.rl.hints import DEFAULT_GROUPS
 
 
-class ModelSection(StrictModel):
+class ModelSection(BaseModelSection):
     name_or_path: str = Field("", description="hub id or local folder of the policy")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "float32"
-    trust_remote_code: bool = False
+    dtype: Dtype = "float32"
     chat_template: bool = False  # render prompts with the tokenizer's chat template
     gradient_checkpointing: bool = False
 
@@ -145,8 +146,7 @@ class LogSection(StrictModel):
     progress: bool = True
 
 
-class RLConfig(StrictModel):
-    output_dir: str = "runs/rl"
+class RLConfig(RunSection):
     model: ModelSection = ModelSection()
     trainable: TrainableSection = TrainableSection()
     data: DataSection = DataSection()
@@ -171,6 +171,10 @@ class RLConfig(StrictModel):
             raise ValueError("reward.answer_match=flexible with reward.format > 0 rewards a last number that "
                              "contradicts the stated answer; use answer_match=auto or strict, or set reward.format=0")
         return self
+
+    def default_output_dir(self) -> Path:
+        """runs/rl."""
+        return Path("runs") / "rl"
 
     @property
     def strict_answers(self) -> bool:

@@ -130,8 +130,10 @@ def _optimizer_steps(cfg: RLConfig) -> int:
     return cfg.train.steps * per_step * cfg.grpo.epochs
 
 
-def build_engine(cfg: RLConfig, run_dir: Path, accelerator: Any, claim: Callable[[], None] | None = None) -> Engine:
-    """Load and set up everything; `claim()` (taking run_dir) runs once the model loaded, before anything is written."""
+def build_engine(cfg: RLConfig, run_dir: Path, accelerator: Any, claim: Callable[[], None] | None = None,
+                 generator: Any = None) -> Engine:
+    """Load and set up everything; `claim()` (taking run_dir) runs once the model loaded, before anything is written.
+    `generator`: a `Generator` for the rollouts instead of building `cfg.rollout.backend` (tests inject fakes)."""
     from transformers import get_scheduler
 
     from mlreason.generation import make_generator
@@ -176,10 +178,10 @@ def build_engine(cfg: RLConfig, run_dir: Path, accelerator: Any, claim: Callable
     latest = latest_checkpoint(run_dir)
     if latest is not None:
         load_checkpoint(engine, latest)
-    engine.generator = make_generator(cfg.rollout.backend, cfg.model.name_or_path,
-                                      model=engine.serving if twin is not None else engine.policy,
-                                      tokenizer=tokenizer, dtype=cfg.model.dtype, device=str(accelerator.device),
-                                      batch_size=cfg.rollout.batch_size, **cfg.rollout.backend_kwargs)
+    engine.generator = generator if generator is not None else make_generator(
+        cfg.rollout.backend, cfg.model.name_or_path, model=engine.serving if twin is not None else engine.policy,
+        tokenizer=tokenizer, dtype=cfg.model.dtype, device=str(accelerator.device),
+        batch_size=cfg.rollout.batch_size, **cfg.rollout.backend_kwargs)
     if latest is not None:
         sync_generator(engine)  # the engine started from the base weights
     return engine

@@ -173,14 +173,14 @@ def _claim(claim: RunClaim, acc: Any) -> None:
 
 
 def prepare(cfg: RLConfig, *, overwrite: bool = False, resume: bool = False,
-            claim: RunClaim | None = None) -> tuple[Engine, Run]:
+            claim: RunClaim | None = None, generator: Any = None) -> tuple[Engine, Run]:
     """Check the input, load the model, claim the run folder, restore a checkpoint if there is one.
 
     Without `claim` the folder is claimed and released at once (no rollback on a later failure).
     """
     if claim is None:
         with _new_claim(cfg, overwrite, resume) as own:
-            return prepare(cfg, overwrite=overwrite, resume=resume, claim=own)
+            return prepare(cfg, overwrite=overwrite, resume=resume, claim=own, generator=generator)
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
 
@@ -193,8 +193,8 @@ def prepare(cfg: RLConfig, *, overwrite: bool = False, resume: bool = False,
                             f"processes ({acc.num_processes})")
     examples, eval_sets = load_problems(cfg)
     run = _make_run(cfg, examples, eval_sets)
-    run_dir = Path(cfg.output_dir)
-    engine = build_engine(cfg, run_dir, acc, claim=lambda: _claim(claim, acc))
+    run_dir = cfg.resolved_output_dir()
+    engine = build_engine(cfg, run_dir, acc, claim=lambda: _claim(claim, acc), generator=generator)
     run.prompts = {example_key(ex): base_prompt(ex, cfg, engine.tokenizer) for ex in examples}
     start = int(engine.state.get("step", 0))
     if start:
@@ -210,7 +210,7 @@ def prepare(cfg: RLConfig, *, overwrite: bool = False, resume: bool = False,
 def _new_claim(cfg: RLConfig, overwrite: bool, resume: bool) -> RunClaim:
     from mlreason.config import config_to_yaml
 
-    return RunClaim(cfg.output_dir, overwrite=overwrite, resume=resume, command="rl-train",
+    return RunClaim(cfg.resolved_output_dir(), overwrite=overwrite, resume=resume, command="rl-train",
                     config_yaml=config_to_yaml(cfg, "rl-train"))
 
 
@@ -225,20 +225,24 @@ def _report_partial(run_dir: Path, start: int) -> None:
                                    f"resuming from step {start}")
 
 
-def train(cfg: RLConfig, *, overwrite: bool = False, resume: bool = False) -> Path:
-    """Run GRPO with LANG hints as configured; returns the run directory."""
-    check_output_free(Path(cfg.output_dir), overwrite, resume)  # before anything loads: fail fast, touch nothing
+def train(cfg: RLConfig, *, overwrite: bool | None = None, resume: bool | None = None,
+          generator: Any = None) -> Path:
+    """Run GRPO with LANG hints as configured; returns the run directory. `overwrite`/`resume`, when
+    given, stand in for cfg.overwrite/cfg.resume; `generator` replaces the rollout backend (mlreason.rl.run)."""
+    overwrite = cfg.overwrite if overwrite is None else overwrite
+    resume = cfg.resume if resume is None else resume
+    check_output_free(cfg.resolved_output_dir(), overwrite, resume)  # before anything loads: fail fast, touch nothing
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(cfg.train.deterministic or was_deterministic)
     try:
         with _new_claim(cfg, overwrite, resume) as claim:
-            return _train(cfg, claim, resume)
+            return _train(cfg, claim, resume, generator)
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
 
 
-def _train(cfg: RLConfig, claim: RunClaim, resume: bool) -> Path:
-    engine, run = prepare(cfg, overwrite=claim.overwrite, resume=resume, claim=claim)
+def _train(cfg: RLConfig, claim: RunClaim, resume: bool, generator: Any = None) -> Path:
+    engine, run = prepare(cfg, overwrite=claim.overwrite, resume=resume, claim=claim, generator=generator)
     start = int(engine.state.get("step", 0))
     writer = _tensorboard(engine.run_dir) if cfg.logging.tensorboard and engine.is_main else None
     try:
