@@ -87,7 +87,7 @@ def _probe(model_dir: Path, out: Path, method: str) -> str:
     from mlreason.layers import decoder_layers
     from mlreason.models import load_model
     from mlreason.probing.config import ProbeConfig
-    from mlreason.probing.run import run_probe
+    from mlreason.probing.runner import run_probe
 
     cfg = ProbeConfig.model_validate({
         "model": {"name_or_path": str(model_dir), "dtype": "float32", "device": "cpu"}, "method": method,

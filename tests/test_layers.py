@@ -15,7 +15,7 @@ from mlreason.finetune.config import FinetuneConfig
 from mlreason.finetune.train import prepare
 from mlreason.layers import ARCHITECTURES, MODES, LoraSection
 from mlreason.probing.config import ProbeConfig
-from mlreason.probing.run import run_probe
+from mlreason.probing.runner import run_probe
 from mlreason.tiny import ARCHS
 
 

@@ -25,7 +25,7 @@ import pytest
 import torch
 
 from mlreason.probing.config import ProbeConfig
-from mlreason.probing.run import run_probe
+from mlreason.probing.runner import run_probe
 
 LANGS = ["en", "de", "zh"]
 WORDS = 30

@@ -13,7 +13,7 @@ import torch
 
 from mlreason.models import load_model, load_tokenizer
 from mlreason.probing.config import ProbeConfig
-from mlreason.probing.run import run_probe
+from mlreason.probing.runner import run_probe
 from mlreason.probing.sites import gated_mlps
 from mlreason.probing.stats import ActivationRecorder, collect_stats
 

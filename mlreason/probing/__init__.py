@@ -1,6 +1,6 @@
 """Language-specific neurons and layers: activation statistics, LAPE/PLND scoring, layer selection.
 
-`mlreason probe-layers RECIPE` runs it (see mlreason.probing.run.run_probe); the pure math lives in
+`mlreason probe-layers RECIPE` runs it (see mlreason.probing.runner.run_probe); the pure math lives in
 scoring.py and selection.py, the hooks in stats.py (on the MLPs mlreason.layers locates), the report
 in report.py, the PiM check in pim.py.
 
@@ -21,6 +21,6 @@ __all__ = ["ProbeConfig", "run"]
 def run(cfg: ProbeConfig, *, console: Any = None) -> Path:
     """Probe per `cfg` (layers or the PiM analysis); returns the run folder. The same shape as every
     command's `run`; probing generates only in the PiM analysis, greedily with the model itself."""
-    from mlreason.probing.run import run_probe
+    from mlreason.probing.runner import run_probe
 
     return run_probe(cfg, console)

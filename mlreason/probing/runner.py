@@ -1,7 +1,7 @@
 """`probe-layers` end to end: load, count activations, score neurons, choose layers, write the report.
 
     from mlreason.probing.config import ProbeConfig
-    from mlreason.probing.run import run_probe
+    from mlreason.probing.runner import run_probe
     out_dir = run_probe(ProbeConfig(model={"name_or_path": "runs/tiny/qwen2"}, data={"manifests": ["mgsm"]}))
 
 Everything the user can get wrong (method, n_layers, languages without text, a model without a
