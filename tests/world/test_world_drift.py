@@ -11,7 +11,7 @@ LANG's LC >= 95% and at least 20 points above GRPO's, and GRPO's correct answers
 the language. These are the numbers of the README's demo table. (LANG's LC&Acc average does not beat
 GRPO's on this world; docs/rl.md has the table.)
 
-    MLREASON_WORLD_CACHE=~/.cache/mlreason pytest tests/world/test_world_drift.py   # 17 min on 2 busy cores, model cached
+    MLREASON_WORLD_CACHE=~/.cache/mlreason pytest tests/world/test_world_drift.py  # 17 min, 2 busy cores
 """
 
 from __future__ import annotations
