@@ -55,6 +55,17 @@ def test_rendered_rows_state_the_numbers_and_end_with_the_answer_sentence():
         assert sc.strict_pred == "7" and sc.strict_correct, lang
 
 
+def test_low_resource_solutions_state_results_without_equations():
+    # th/sw solutions are terse (the model must compute in its head); the others write every equation out
+    p = Problem("add_sub", 0, 0, (5, 6, 4))
+    assert render(p, "sw")[1] == ("Mwanzoni Juma ana matufaha 5. Baada ya kununua, Juma ana 11. "
+                                  "Baada ya kutoa 4, Juma ana 7. Jibu ni 7.")
+    assert re.findall(r"\d+", render(p, "th")[1]) == ["5", "11", "7", "7"]
+    for lang in WORLD_LANGUAGES:
+        has_equation = re.search(r"\d+ [-+*] \d+ = \d+", render(p, lang)[1]) is not None
+        assert has_equation == (lang not in ("th", "sw")), lang
+
+
 def test_russian_plural_forms():
     forms = ("яблоко", "яблока", "яблок")
     assert [ru_form(n, forms) for n in (1, 2, 4, 5, 11, 12, 21, 22, 25, 111)] == [

@@ -11,12 +11,15 @@ answer, the "same" name and item) in every language. Every solution ends with th
 answer sentence built from `mlreason.answers.ANSWER_PHRASES` ("The answer is 7.", "答案是 7。"),
 so strict extraction finds it. Generation is deterministic per seed (Python's `random.Random`).
 
-The `mixed` split holds what makes language drift possible: th and sw questions followed by the
-*English* solution (as on the web, where low-resource questions are often answered in English).
-A model pretrained on it can reason in English about th/sw questions, and, having seen far
-more English solutions, does so more accurately than in the question's language; plain GRPO
-with a correctness-only reward then drifts to English, which LANG's language reward prevents.
-Its problems are drawn after the train split's and never appear in train or test.
+Two things make language drift possible. The th and sw solutions are terse, as low-resource
+text often is: each result is stated ("so now she has 12") but no equation is written out, so the
+model must do the arithmetic in its head, which a tiny model does far less accurately than when it
+writes "7 + 5 = 12" first. And the `mixed` split holds th and sw questions followed by the
+*English* (worked) solution, as on the web, where low-resource questions are often answered in
+English. A model pretrained on both can reason in English about th/sw questions, and does so more
+accurately than in the question's language; plain GRPO with a correctness-only reward then drifts
+to English, which LANG's language reward prevents. The mixed problems are drawn after the train
+split's and never appear in train or test.
 Tested by `pytest tests/test_tinyworld.py`.
 """
 
@@ -125,31 +128,31 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "mul_add": ("У {G} есть {a} {Ba} по {b} {Ib} и ещё {c} {Ic} на столе. Сколько всего {Im} у {G}?",
                     "В коробках {a} * {b} = {p} {Ip}. Вместе с {c} на столе у {G} {p} + {c} = {r}."),
     },
-    "th": {
+    "th": {  # terse, as low-resource solutions: each result stated, no equation written out
         "add": ("{N}มี{I} {a} {C} {N}ซื้อเพิ่มอีก {b} {C} ตอนนี้{N}มี{I}กี่{C}",
-                "ตอนแรก{N}มี{I} {a} {C} {N}ซื้อเพิ่มอีก {b} {C} ดังนั้น {a} + {b} = {r}"),
+                "ตอนแรก{N}มี{I} {a} {C} {N}ซื้อเพิ่มอีก {b} {C} ดังนั้น{N}มี {r} {C}"),
         "sub": ("{N}มี{I} {a} {C} {N}ให้เพื่อนไป {b} {C} {N}เหลือ{I}กี่{C}",
-                "ตอนแรก{N}มี{I} {a} {C} {N}ให้เพื่อนไป {b} {C} ดังนั้น {a} - {b} = {r}"),
+                "ตอนแรก{N}มี{I} {a} {C} {N}ให้เพื่อนไป {b} {C} ดังนั้น{N}เหลือ {r} {C}"),
         "mul": ("{N}มีกล่อง {a} ใบ แต่ละกล่องมี{I} {b} {C} {N}มี{I}ทั้งหมดกี่{C}",
-                "มีกล่อง {a} ใบ กล่องละ {b} {C} ดังนั้น {a} * {b} = {r}"),
+                "มีกล่อง {a} ใบ กล่องละ {b} {C} ดังนั้นมีทั้งหมด {r} {C}"),
         "add_sub": ("{N}มี{I} {a} {C} {N}ซื้อเพิ่มอีก {b} {C} แล้วให้เพื่อนไป {c} {C} ตอนนี้{N}มี{I}กี่{C}",
-                    "ตอนแรก{N}มี{I} {a} {C} หลังจากซื้อเพิ่ม {N}มี {a} + {b} = {s} {C} "
-                    "หลังจากให้เพื่อนไป {N}มี {s} - {c} = {r} {C}"),
+                    "ตอนแรก{N}มี{I} {a} {C} หลังจากซื้อเพิ่ม {N}มี {s} {C} "
+                    "หลังจากให้เพื่อนไป {N}มี {r} {C}"),
         "mul_add": ("{N}มีกล่อง {a} ใบ แต่ละกล่องมี{I} {b} {C} และมี{I}อีก {c} {C} บนโต๊ะ {N}มี{I}ทั้งหมดกี่{C}",
-                    "ในกล่องมี {a} * {b} = {p} {C} รวมกับอีก {c} {C} บนโต๊ะ {N}มีทั้งหมด {p} + {c} = {r} {C}"),
+                    "ในกล่องมี {p} {C} รวมกับอีก {c} {C} บนโต๊ะ {N}มีทั้งหมด {r} {C}"),
     },
-    "sw": {
+    "sw": {  # terse, as th
         "add": ("{N} ana {I} {a}. {N} ananunua {I} {b} zaidi. {N} ana {I} {Q} sasa?",
-                "Mwanzoni {N} ana {I} {a}. {N} ananunua {b} zaidi, kwa hiyo {a} + {b} = {r}."),
+                "Mwanzoni {N} ana {I} {a}. {N} ananunua {b} zaidi, kwa hiyo sasa ana {r}."),
         "sub": ("{N} ana {I} {a}. {N} anampa rafiki {I} {b}. {N} amebaki na {I} {Q}?",
-                "Mwanzoni {N} ana {I} {a}. {N} anatoa {b}, kwa hiyo {a} - {b} = {r}."),
+                "Mwanzoni {N} ana {I} {a}. {N} anatoa {b}, kwa hiyo amebaki na {r}."),
         "mul": ("{N} ana masanduku {a}. Kila sanduku lina {I} {b}. {N} ana {I} {Q} kwa jumla?",
-                "Kuna masanduku {a} yenye {I} {b} kila moja, kwa hiyo {a} * {b} = {r}."),
+                "Kuna masanduku {a} yenye {I} {b} kila moja, kwa hiyo kuna {I} {r} kwa jumla."),
         "add_sub": ("{N} ana {I} {a}. {N} ananunua {b} zaidi, kisha anampa rafiki {c}. {N} ana {I} {Q} sasa?",
-                    "Mwanzoni {N} ana {I} {a}. Baada ya kununua, {N} ana {a} + {b} = {s}. "
-                    "Baada ya kutoa {c}, {N} ana {s} - {c} = {r}."),
+                    "Mwanzoni {N} ana {I} {a}. Baada ya kununua, {N} ana {s}. "
+                    "Baada ya kutoa {c}, {N} ana {r}."),
         "mul_add": ("{N} ana masanduku {a} yenye {I} {b} kila moja na {I} {c} zaidi mezani. {N} ana {I} {Q} kwa jumla?",
-                    "Masanduku yana {a} * {b} = {p}. Pamoja na {c} mezani, {N} ana {p} + {c} = {r}."),
+                    "Masanduku yana {p}. Pamoja na {c} mezani, {N} ana {r}."),
     },
 }
 # What closes the answer sentence: Thai writes no full stop, Chinese a full-width one.

@@ -5,8 +5,8 @@
 
 The fixture runs the demo's own first stages: `build_tiny_models` with the Makefile's `build-tiny`
 flags (qwen2, head_dim 64, so vLLM can load it too), then `run_finetune` on the shipped recipe
-recipes/tiny/world-pretrain.yaml (only the paths and checkpointing overridden). It yields the folder
-of the trained model (with its tokenizer).
+recipes/tiny/world-pretrain.yaml (only the paths and checkpointing overridden), on one thread as
+`make demo` does. It yields the folder of the trained model (with its tokenizer).
 
 With MLREASON_WORLD_CACHE set, the trained model is kept under that folder, keyed by a hash of
 the recipe, the world data and the source files of the code that trains it, so a change to any
@@ -56,8 +56,13 @@ def train_world_model(root: Path) -> Path:
     from mlreason.tiny import build_tiny_models
 
     hf_logging.disable_progress_bar()
-    base = build_tiny_models(root / "base", ("qwen2",), **ARCH)["qwen2"]
-    run = run_finetune(world_config(base, root / "run"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as `make demo` (DEMO_THREADS=1), so this is the demo's pretrained model
+    try:
+        base = build_tiny_models(root / "base", ("qwen2",), **ARCH)["qwen2"]
+        run = run_finetune(world_config(base, root / "run"))
+    finally:
+        torch.set_num_threads(threads)
     return run / "model"
 
 
