@@ -41,7 +41,8 @@ def test_two_process_cpu_run(tiny_models, tmp_path):
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2] and all(r["processes"] == 2 for r in rows)
     assert all(r["optimizer_steps"] == 2 for r in rows)  # 4 prompts / mini-batch 2, split over 2 ranks
-    assert any(r["groups/has_positive"] > 0 and r["grad_norm"] > 0 for r in rows), rows
+    # some group had rewards that differ (so positive advantages) and the update moved the weights
+    assert any(r["groups/zero_variance"] < 1 and r["grad_norm"] > 0 for r in rows), rows
     start = load_file(str(tiny_models["qwen2"] / "model.safetensors"))
     trained = load_file(str(out / "model" / "model.safetensors"))
     assert any(not torch.equal(start[k], trained[k]) for k in start)
