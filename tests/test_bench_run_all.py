@@ -186,7 +186,8 @@ def test_failures_reported_and_exit_code(tmp_path: Path, monkeypatch: pytest.Mon
                                          capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(run_all, "BENCHES", _fake_benches(tmp_path))
     out = tmp_path / "results"
-    code = run_all.main(["--out", str(out), "--device", "cpu", "--timeout", "3", "--only", "boom,garbage,good,slow"])
+    code = run_all.main(["--out", str(out), "--device", "cpu", "--timeout", "3", "--only", "boom,garbage,good,slow",
+                         "--shapes", "tiny"])
     assert code == 1
     summary = json.loads((out / "summary.json").read_text())
     by_name = {r["name"]: r for r in summary["results"]}
@@ -204,7 +205,45 @@ def test_failures_reported_and_exit_code(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_all_ok_exits_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(run_all, "BENCHES", _fake_benches(tmp_path))
-    assert run_all.main(["--out", str(tmp_path / "r"), "--device", "cpu", "--only", "good"]) == 0
+    assert run_all.main(["--out", str(tmp_path / "r"), "--device", "cpu", "--only", "good", "--quick"]) == 0
+
+
+def test_two_shapes_one_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(run_all, "BENCHES", _fake_benches(tmp_path))
+    out = tmp_path / "r"
+    assert run_all.main(["--out", str(out), "--device", "cpu", "--only", "good"]) == 0   # default: both shapes
+    summary = json.loads((out / "summary.json").read_text())
+    assert [(r["name"], r["shape"]) for r in summary["results"]] == [("good", "tiny"), ("good", "qwen2.5-0.5b")]
+    assert summary["options"]["shapes"] == ["tiny", "qwen2.5-0.5b"]
+    assert (out / "tiny" / "good.stdout.log").is_file() and (out / "qwen2.5-0.5b" / "good.stdout.log").is_file()
+    printed = capsys.readouterr().out
+    assert printed.count("0.931x") == 2 and "qwen2.5-0.5b" in printed
+
+
+def test_plan_and_real_shape_argv() -> None:
+    quick = run_all.parse_args(["--device", "cpu", "--quick"])
+    assert [(s, b.name) for s, b in run_all.plan(quick)] == [
+        ("tiny", "generation"), ("tiny", "probe"), ("tiny", "finetune"), ("tiny", "rl"), ("tiny", "langid")]
+    opts = run_all.parse_args(["--device", "cpu"])
+    assert [(s, b.name) for s, b in run_all.plan(opts)][5:] == [
+        ("qwen2.5-0.5b", "generation"), ("qwen2.5-0.5b", "probe"), ("qwen2.5-0.5b", "finetune"),
+        ("qwen2.5-0.5b", "rl")]   # langid holds no model: once
+    real = run_all.argparse.Namespace(**vars(opts), run_shape="qwen2.5-0.5b", shape_model="/m/q05")
+    art = Path("/art")
+    by_name = {b.name: b for b in run_all.BENCHES}
+    gen = by_name["generation"].argv(real, art)
+    assert gen[gen.index("--model") + 1] == "/m/q05" and gen[gen.index("--num-prompts") + 1] == "4"
+    probe = by_name["probe"].argv(real, art)
+    assert probe[probe.index("--model") + 1] == "/m/q05" and "--layers" not in probe and "--preset" not in probe
+    ft = by_name["finetune"].argv(real, art)
+    assert ft[ft.index("--shape") + 1] == "qwen2.5-0.5b" and ft[ft.index("--seq-len") + 1] == "64"
+    rl = by_name["rl"].argv(real, art)
+    assert rl[rl.index("--model") + 1] == "/m/q05" and rl[rl.index("--group") + 1] == "2"
+    tiny = run_all.argparse.Namespace(**vars(opts), run_shape="tiny", shape_model=None)
+    assert "--model" not in by_name["rl"].argv(tiny, art) and "--shape" not in by_name["finetune"].argv(tiny, art)
+    with pytest.raises(SystemExit):
+        run_all.parse_args(["--shapes", "qwen9", "--device", "cpu"])
 
 
 def test_argv_pass_through() -> None:
