@@ -185,6 +185,10 @@ RL_TRAINER = re.compile(r"^\s+(mlreason \(\w+\)|trl GRPOTrainer \(hf\))\s+wall\s
                         r"\s+cpu\s+([\d.]+)", re.M)
 
 
+# "trl GRPOTrainer (hf) breakdown (median s/step): generate 0.351, score 0.000, logprob 0.202, backward 0.350, ..."
+RL_BREAKDOWN = re.compile(r"^(mlreason \(\w+\)|trl GRPOTrainer \(hf\)) breakdown \(median s/step\): (.+)$", re.M)
+
+
 def parse_rl(stdout: str) -> list[Row]:
     wall_ratio, cpu_ratio = _search(RL_TRL_RATIO, stdout, "'ratio mlreason(hf) / TRL'").groups()
     wall = {m[1]: float(m[2]) for m in RL_TRAINER.finditer(stdout)}
@@ -197,6 +201,7 @@ def parse_rl(stdout: str) -> list[Row]:
         v = wall.get("mlreason (vllm)")
         rows.append(Row("RL step with vLLM vs hf rollouts: s/step", float(vllm[1]), None,
                         f"{v:.2f} vs {ml:.2f} s/step" if v is not None and ml is not None else ""))
+    rows += [Row(f"where the step goes: {m[1]}", None, None, m[2].strip()) for m in RL_BREAKDOWN.finditer(stdout)]
     return rows
 
 

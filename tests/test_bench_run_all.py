@@ -57,7 +57,11 @@ FINETUNE_JSON = {"results": {
 
 RL_OUT = """\
 mlreason (hf) phases (median s): generate 4.005, rollout 4.006, update 8.516
+mlreason (hf) breakdown (median s/step): generate 4.005, score 0.001, logprob 2.100, backward 4.200, \
+optimiser 0.300, sync 0.000, other 0.017
 mlreason (vllm) phases (median s): generate 3.466, rollout 3.467, update 5.326
+trl GRPOTrainer (hf) breakdown (median s/step): generate 1.500, score 0.000, logprob 0.500, backward 0.700, \
+optimiser 0.200, sync 0.000, other 0.004
 
 RL step time, 2 prompts x 4 completions x 16 tokens, median of 1 x 2 steps (each run drops 1 warm-up step); \
 wall and process CPU seconds
@@ -130,12 +134,17 @@ def test_parse_finetune_needs_full() -> None:
 
 
 def test_parse_rl() -> None:
-    trl, vllm = run_all.parse_rl(RL_OUT)
+    trl, vllm, ml_parts, trl_parts = run_all.parse_rl(RL_OUT)
+    assert ml_parts.compared == "where the step goes: mlreason (hf)" and ml_parts.ratio is None
+    assert ml_parts.details == ("generate 4.005, score 0.001, logprob 2.100, backward 4.200, optimiser 0.300, "
+                                "sync 0.000, other 0.017")
+    assert trl_parts.compared == "where the step goes: trl GRPOTrainer (hf)"
+    assert trl_parts.details.endswith("other 0.004")
     assert trl.ratio == 4.348 and trl.target == "<= 1.0" and trl.met is False
     assert trl.details == "12.62 vs 2.90 s/step; process CPU time ratio 2.950"
     assert vllm.ratio == 0.698 and vllm.target is None and vllm.details == "8.81 vs 12.62 s/step"
     hf_only = RL_OUT.replace("  ratio mlreason vllm / hf = 0.698 wall\n", "")
-    assert len(run_all.parse_rl(hf_only)) == 1
+    assert len(run_all.parse_rl(hf_only)) == 3
 
 
 def test_parse_langid() -> None:
