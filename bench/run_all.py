@@ -476,7 +476,8 @@ def shape_options(opts: argparse.Namespace, shape: str, folders: dict[str, str],
                   build: bool = True) -> argparse.Namespace:
     """opts for one shape; a real shape's random-init folder is saved once, when a script first needs it."""
     if build and shape != "tiny" and shape not in folders:
-        folders[shape] = str(_finetune_step_module().save_random_model(shape, tmp / shape))
+        dtype = opts.dtype if opts.dtype in ("float32", "bfloat16", "float16") else "float32"
+        folders[shape] = str(_finetune_step_module().save_random_model(shape, tmp / shape, dtype, opts.device))
     return argparse.Namespace(**vars(opts), run_shape=shape, shape_model=folders.get(shape))
 
 
