@@ -258,6 +258,14 @@ def _real(opts: argparse.Namespace) -> bool:
     return getattr(opts, "run_shape", "tiny") != "tiny"
 
 
+def shape_label(opts: argparse.Namespace) -> str:
+    """The table's shape column: the SHAPES name, "tiny", or the --model/--preset/--shape given instead of tiny."""
+    if _real(opts):
+        return opts.run_shape
+    given = [x for x in (opts.model, opts.preset, opts.shape) if x]
+    return ", ".join(given) if given else "tiny"
+
+
 def _size(name: str, opts: argparse.Namespace) -> list[str]:
     return shlex.split(SIZES[name][2 if _real(opts) else 0 if opts.quick else 1])
 
@@ -351,7 +359,7 @@ def run_bench(bench: Bench, opts: argparse.Namespace, out: Path, extra: list[str
     with tempfile.TemporaryDirectory(prefix=f"run_all-{bench.name}-") as tmp:
         art = Path(tmp)
         cmd = [sys.executable, str(BENCH_DIR / bench.script), *bench.argv(opts, art), *extra]
-        result = Result(bench.name, cmd, shape=getattr(opts, "run_shape", "tiny"))
+        result = Result(bench.name, cmd, shape=shape_label(opts))
         start = time.perf_counter()
         rc, stdout, stderr = _communicate(cmd, opts.timeout)
         result.seconds, result.returncode = time.perf_counter() - start, rc
@@ -432,8 +440,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="extra arguments for one script, appended last (repeatable)")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per script before it is killed")
     opts = ap.parse_args(argv)
-    if opts.shapes is None:
-        opts.shapes = ["tiny"] if opts.quick else list(DEFAULT_SHAPES)
+    if opts.shapes is None:  # a --model/--preset/--shape given replaces the tiny one and is the only shape
+        given = opts.model or opts.preset or opts.shape
+        opts.shapes = ["tiny"] if opts.quick or given else list(DEFAULT_SHAPES)
     if opts.device == "auto":
         import torch
 

@@ -253,6 +253,9 @@ def test_plan_and_real_shape_argv() -> None:
     assert "--model" not in by_name["rl"].argv(tiny, art) and "--shape" not in by_name["finetune"].argv(tiny, art)
     with pytest.raises(SystemExit):
         run_all.parse_args(["--shapes", "qwen9", "--device", "cpu"])
+    given = run_all.parse_args(["--device", "cpu", "--model", "Qwen/Qwen2.5-1.5B"])
+    assert given.shapes == ["tiny"] and run_all.shape_label(given) == "Qwen/Qwen2.5-1.5B"
+    assert run_all.shape_label(real) == "qwen2.5-0.5b" and run_all.shape_label(tiny) == "tiny"
 
 
 def test_argv_pass_through() -> None:
