@@ -277,3 +277,16 @@ def test_argv_pass_through() -> None:
     assert "--model" not in probe and probe[probe.index("--preset") + 1] == "qwen2.5-7b" and "--layers" not in probe
     with pytest.raises(SystemExit):
         run_all.parse_args(["--only", "nope", "--device", "cpu"])
+
+
+def test_save_random_model_has_the_shape(tmp_path: Path) -> None:
+    from transformers import AutoConfig, AutoTokenizer
+
+    finetune_step = run_all._finetune_step_module()
+    folder = finetune_step.save_random_model("tiny", tmp_path / "m")
+    cfg, tok = AutoConfig.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+    hidden, inter, layers, heads, kv, vocab, tied = finetune_step.SHAPES["tiny"]
+    assert (cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers, cfg.num_attention_heads) == (
+        hidden, inter, layers, heads)
+    assert (cfg.num_key_value_heads, cfg.vocab_size, cfg.tie_word_embeddings) == (kv, vocab, tied)
+    assert cfg.eos_token_id == tok.convert_tokens_to_ids("<|im_end|>") and cfg.use_cache is True
