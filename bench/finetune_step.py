@@ -23,6 +23,7 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 SHAPES = {  # (hidden, intermediate, layers, heads, kv_heads, vocab, tied): the released models' configs
     "tiny": (256, 512, 4, 4, 2, 4096, True),
@@ -39,6 +40,31 @@ def build_model(shape: str, dtype, device: str):
     cfg = Qwen2Config(hidden_size=h, intermediate_size=i, num_hidden_layers=n, num_attention_heads=heads,
                       num_key_value_heads=kv, vocab_size=vocab, tie_word_embeddings=tied, use_cache=False)
     return AutoModelForCausalLM.from_config(cfg, dtype=dtype).to(device).train()
+
+
+def save_random_model(shape: str, folder: str | Path, dtype: str = "float32", device: str = "cpu") -> Path:
+    """Save a random-init model of `shape` in `dtype` with the tiny tokenizer (no download), for the
+    scripts that load a folder (generation, probe, rl); built on `device` (cuda: seconds for 7B).
+    Tokenizer vocab 4096 < model vocab: the embedding and LM head keep the released size (that is
+    the cost measured); ids past the tokenizer decode to nothing."""
+    import torch
+    from transformers import GenerationConfig
+
+    from mlreason.tiny import SPECIAL_TOKENS, default_corpus_files, read_corpus, train_tokenizer
+
+    folder = Path(folder)
+    tokenizer = train_tokenizer(read_corpus(default_corpus_files()), 4096)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    torch.manual_seed(0)
+    with torch.device(device):  # initialise where it is fast; save_pretrained copies to the host
+        model = build_model(shape, getattr(torch, dtype), device).eval()
+    model.config.use_cache = True
+    model.config.eos_token_id, model.config.pad_token_id = ids["<|im_end|>"], ids["<|endoftext|>"]
+    model.generation_config = GenerationConfig(eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
+                                               pad_token_id=ids["<|endoftext|>"], do_sample=False)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
 
 
 def _rss_mib() -> float:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import torch
 
-from mlreason.layers import gated_mlps
+from mlreason.probing.sites import gated_mlps
 from mlreason.probing.stats import ActivationRecorder, _pad, decoder_forward, run_batch
 
 PRESETS = {  # (arch, hidden, intermediate, layers, heads, kv heads, vocab)

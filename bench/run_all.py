@@ -1,12 +1,17 @@
 r"""Run every benchmark under bench/ and print one table of ratios against their targets.
 
-    python bench/run_all.py                      # CPU-sized settings, ~4 minutes on 2 busy cores
-    python bench/run_all.py --quick              # smallest settings (a smoke run, ~3-5 minutes)
+    python bench/run_all.py                      # tiny and Qwen2.5-0.5B shapes, CPU-sized settings
+    python bench/run_all.py --quick              # tiny shape only, smallest settings (a smoke run)
+    python bench/run_all.py --shapes qwen2.5-0.5b --only finetune,rl
     python bench/run_all.py --only probe,finetune --out bench-results
     python bench/run_all.py --device cuda --dtype bfloat16 --model Qwen/Qwen2.5-1.5B-Instruct \
         --preset qwen2.5-1.5b --shape qwen2.5-1.5b --args generation="--num-prompts 256 --max-tokens 512"
 
-Each script runs as its own subprocess (fresh memory, its own peak). Model options pass through:
+Every benchmark runs at each of `--shapes` (default: tiny, and a random-init model of Qwen2.5-0.5B's
+config from finetune_step.SHAPES, saved once to a temporary folder for the scripts that load one;
+`--quick` keeps tiny). The 0.5B rows use few steps and short sequences (SIZES) so the default run
+stays under 10 minutes on 2 idle cores. At the tiny shape,
+each script runs as its own subprocess (fresh memory, its own peak). Model options pass through:
 `--model` (generation, rl_step, probe_overhead), `--preset` (probe_overhead: random-init real-size
 config; wins over --model there), `--shape` (finetune_step: random-init real-size config), `--device`,
 `--dtype`; anything else with `--args NAME="--flag value ..."`, appended last so it overrides the
@@ -69,6 +74,7 @@ class Result:
     name: str
     command: list[str]
     status: str = "ok"                  # ok | FAILED | skipped
+    shape: str = "tiny"                 # tiny (or --model/--preset/--shape) | a finetune_step.SHAPES name
     returncode: int | None = None
     seconds: float = 0.0
     error: str | None = None            # last stderr line (or the parse problem) when FAILED
@@ -179,6 +185,10 @@ RL_TRAINER = re.compile(r"^\s+(mlreason \(\w+\)|trl GRPOTrainer \(hf\))\s+wall\s
                         r"\s+cpu\s+([\d.]+)", re.M)
 
 
+# "trl GRPOTrainer (hf) breakdown (median s/step): generate 0.351, score 0.000, logprob 0.202, backward 0.350, ..."
+RL_BREAKDOWN = re.compile(r"^(mlreason \(\w+\)|trl GRPOTrainer \(hf\)) breakdown \(median s/step\): (.+)$", re.M)
+
+
 def parse_rl(stdout: str) -> list[Row]:
     wall_ratio, cpu_ratio = _search(RL_TRL_RATIO, stdout, "'ratio mlreason(hf) / TRL'").groups()
     wall = {m[1]: float(m[2]) for m in RL_TRAINER.finditer(stdout)}
@@ -191,6 +201,7 @@ def parse_rl(stdout: str) -> list[Row]:
         v = wall.get("mlreason (vllm)")
         rows.append(Row("RL step with vLLM vs hf rollouts: s/step", float(vllm[1]), None,
                         f"{v:.2f} vs {ml:.2f} s/step" if v is not None and ml is not None else ""))
+    rows += [Row(f"where the step goes: {m[1]}", None, None, m[2].strip()) for m in RL_BREAKDOWN.finditer(stdout)]
     return rows
 
 
@@ -222,26 +233,47 @@ class Bench:
     argv: Callable[[argparse.Namespace, Path], list[str]]   # (options, artifact folder) -> arguments
     parse: Callable[[str, Path], list[Row]]                  # (stdout, artifact folder) -> rows
     needs_vllm: bool = False
+    shaped: bool = True                                      # runs at every shape (False: no model in it)
 
 
-SIZES = {  # (quick, default) settings, CPU-sized; `--args NAME=...` scales them up on a GPU
-    "generation": ("--num-prompts 8 --max-tokens 16", "--num-prompts 16 --max-tokens 32"),
-    "probe": ("--docs 8,32 --repeats 1 --seq-len 64", "--docs 16,64 --repeats 2"),
+SIZES = {  # (quick, default, real shape) settings, CPU-sized; `--args NAME=...` scales them up on a GPU
+    "generation": ("--num-prompts 8 --max-tokens 16", "--num-prompts 16 --max-tokens 32",
+                   "--num-prompts 4 --max-tokens 8 --batch-size 4"),
+    "probe": ("--docs 8,32 --repeats 1 --seq-len 64", "--docs 16,64 --repeats 2",
+              "--docs 4,8 --repeats 1 --batch-size 4 --seq-len 32"),
     "finetune": ("--steps 2 --warmup 1 --batch-size 2 --seq-len 64",
-                 "--steps 3 --warmup 1 --batch-size 4 --seq-len 128"),
+                 "--steps 3 --warmup 1 --batch-size 4 --seq-len 128",
+                 "--steps 1 --warmup 1 --batch-size 1 --seq-len 64"),
     "rl": ("--steps 2 --warmup 1 --rounds 1 --prompts 2 --group 4 --completion-tokens 16",
-           "--steps 3 --warmup 1 --rounds 1 --prompts 4 --group 4 --completion-tokens 32"),
-    "langid": ("--per-language 20 --lengths 20", "--per-language 50 --lengths 20 40"),
+           "--steps 3 --warmup 1 --rounds 1 --prompts 4 --group 4 --completion-tokens 32",
+           "--steps 1 --warmup 1 --rounds 1 --prompts 1 --group 2 --completion-tokens 8"),
+    "langid": ("--per-language 20 --lengths 20", "--per-language 50 --lengths 20 40",
+               "--per-language 50 --lengths 20 40"),
 }
+DEFAULT_SHAPES = ("tiny", "qwen2.5-0.5b")
+
+
+def _real(opts: argparse.Namespace) -> bool:
+    """True at a named real shape (a random-init folder in opts.shape_model), False at the tiny shape."""
+    return getattr(opts, "run_shape", "tiny") != "tiny"
+
+
+def shape_label(opts: argparse.Namespace) -> str:
+    """The table's shape column: the SHAPES name, "tiny", or the --model/--preset/--shape given instead of tiny."""
+    if _real(opts):
+        return opts.run_shape
+    given = [x for x in (opts.model, opts.preset, opts.shape) if x]
+    return ", ".join(given) if given else "tiny"
 
 
 def _size(name: str, opts: argparse.Namespace) -> list[str]:
-    return shlex.split(SIZES[name][0 if opts.quick else 1])
+    return shlex.split(SIZES[name][2 if _real(opts) else 0 if opts.quick else 1])
 
 
 def _common(opts: argparse.Namespace, model: bool = True) -> list[str]:
     argv = ["--device", opts.device] + (["--dtype", opts.dtype] if opts.dtype else [])
-    return argv + (["--model", opts.model] if model and opts.model else [])
+    name = opts.shape_model if _real(opts) else opts.model
+    return argv + (["--model", name] if model and name else [])
 
 
 def _generation_argv(opts: argparse.Namespace, art: Path) -> list[str]:
@@ -249,6 +281,8 @@ def _generation_argv(opts: argparse.Namespace, art: Path) -> list[str]:
 
 
 def _probe_argv(opts: argparse.Namespace, art: Path) -> list[str]:
+    if _real(opts):
+        return _size("probe", opts) + _common(opts)
     if opts.preset:  # an explicit random-init preset wins over --model, and keeps its own layer count
         return _size("probe", opts) + _common(opts, model=False) + ["--preset", opts.preset]
     layers = [] if opts.model else ["--layers", "2" if opts.quick else "4"]  # of the cpu-small preset's 8
@@ -256,7 +290,8 @@ def _probe_argv(opts: argparse.Namespace, art: Path) -> list[str]:
 
 
 def _finetune_argv(opts: argparse.Namespace, art: Path) -> list[str]:
-    shape = ["--shape", opts.shape] if opts.shape else []
+    name = opts.run_shape if _real(opts) else opts.shape
+    shape = ["--shape", name] if name else []
     return _size("finetune", opts) + _common(opts, model=False) + shape + ["--json", str(art / "finetune_step.json")]
 
 
@@ -286,7 +321,7 @@ BENCHES = (
     Bench("probe", "probe_overhead.py", _probe_argv, lambda out, art: parse_probe(out)),
     Bench("finetune", "finetune_step.py", _finetune_argv, _finetune_parse),
     Bench("rl", "rl_step.py", _rl_argv, lambda out, art: parse_rl(out)),
-    Bench("langid", "langid_accuracy.py", _langid_argv, _langid_parse),
+    Bench("langid", "langid_accuracy.py", _langid_argv, _langid_parse, shaped=False),
 )
 
 
@@ -324,7 +359,7 @@ def run_bench(bench: Bench, opts: argparse.Namespace, out: Path, extra: list[str
     with tempfile.TemporaryDirectory(prefix=f"run_all-{bench.name}-") as tmp:
         art = Path(tmp)
         cmd = [sys.executable, str(BENCH_DIR / bench.script), *bench.argv(opts, art), *extra]
-        result = Result(bench.name, cmd)
+        result = Result(bench.name, cmd, shape=shape_label(opts))
         start = time.perf_counter()
         rc, stdout, stderr = _communicate(cmd, opts.timeout)
         result.seconds, result.returncode = time.perf_counter() - start, rc
@@ -353,18 +388,20 @@ def result_to_json(result: Result) -> dict:
 
 def render(results: list[Result], console: Console) -> None:
     table = Table(title="mlreason benchmarks (ratio = first / second of 'what is compared')")
-    for col in ("benchmark", "what is compared", "ratio", "target", "details"):
+    for col in ("benchmark", "shape", "what is compared", "ratio", "target", "details"):
         table.add_column(col, justify="right" if col == "ratio" else "left", overflow="fold")
     for res in results:
         if res.status != "ok":
             style = "bold red" if res.status == "FAILED" else "dim"
             script = Path(res.command[1]).name if len(res.command) > 1 else ""
-            table.add_row(res.name, script, f"[{style}]{res.status}[/]", "", res.error or "")
+            table.add_row(res.name, res.shape, script, f"[{style}]{res.status}[/]", "", res.error or "")
             continue
         for i, row in enumerate(res.rows):
             color = {True: "green", False: "red", None: "default"}[row.met]
             ratio = "n/a" if row.ratio is None else f"[{color}]{row.ratio:.3f}x[/]"
-            table.add_row(res.name if i == 0 else "", row.compared, ratio, row.target or "-", row.details)
+            first = i == 0
+            table.add_row(res.name if first else "", res.shape if first else "", row.compared, ratio,
+                          row.target or "-", row.details)
     console.print(table)
 
 
@@ -390,7 +427,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n")[1])
     ap.add_argument("--out", type=Path, default=Path("bench-results"), help="folder for logs and summary.json")
     ap.add_argument("--only", type=_names, help="comma-separated subset: " + ", ".join(b.name for b in BENCHES))
-    ap.add_argument("--quick", action="store_true", help="smallest settings (a smoke run)")
+    ap.add_argument("--quick", action="store_true", help="tiny shape only, smallest settings (a smoke run)")
+    ap.add_argument("--shapes", type=_shapes, default=None,
+                    help="comma-separated: tiny and/or finetune_step.SHAPES names (default: tiny,qwen2.5-0.5b)")
     ap.add_argument("--no-vllm", action="store_true", help="skip generation and use hf rollouts only in rl")
     ap.add_argument("--model", help="hub id or local folder for generation, rl and probe (default: tiny/random)")
     ap.add_argument("--preset", help="probe_overhead random-init preset, e.g. qwen2.5-7b")
@@ -401,6 +440,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="extra arguments for one script, appended last (repeatable)")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per script before it is killed")
     opts = ap.parse_args(argv)
+    if opts.shapes is None:  # a --model/--preset/--shape given replaces the tiny one and is the only shape
+        given = opts.model or opts.preset or opts.shape
+        opts.shapes = ["tiny"] if opts.quick or given else list(DEFAULT_SHAPES)
     if opts.device == "auto":
         import torch
 
@@ -412,6 +454,42 @@ def selected(opts: argparse.Namespace) -> list[Bench]:
     return opts.only or list(BENCHES)
 
 
+def _finetune_step_module():  # noqa: ANN202 - the script, imported by path (bench/ is no package)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_finetune_step", BENCH_DIR / "finetune_step.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _shapes(value: str) -> list[str]:
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    known = sorted(_finetune_step_module().SHAPES)
+    for name in names:
+        if name not in known:
+            raise argparse.ArgumentTypeError(f"unknown shape {name!r}; choose from {', '.join(known)}")
+    return names
+
+
+def plan(opts: argparse.Namespace) -> list[tuple[str, Bench]]:
+    """(shape, benchmark) pairs in run order: every selected benchmark at the first shape, then the
+    model-bound ones at each further shape."""
+    pairs = []
+    for k, shape in enumerate(opts.shapes):
+        pairs += [(shape, b) for b in selected(opts) if k == 0 or b.shaped]
+    return pairs
+
+
+def shape_options(opts: argparse.Namespace, shape: str, folders: dict[str, str], tmp: Path,
+                  build: bool = True) -> argparse.Namespace:
+    """opts for one shape; a real shape's random-init folder is saved once, when a script first needs it."""
+    if build and shape != "tiny" and shape not in folders:
+        dtype = opts.dtype if opts.dtype in ("float32", "bfloat16", "float16") else "float32"
+        folders[shape] = str(_finetune_step_module().save_random_model(shape, tmp / shape, dtype, opts.device))
+    return argparse.Namespace(**vars(opts), run_shape=shape, shape_model=folders.get(shape))
+
+
 def main(argv: list[str] | None = None) -> int:
     from mlreason.runs import atomic_write_json
 
@@ -421,21 +499,28 @@ def main(argv: list[str] | None = None) -> int:
     extra: dict[str, list[str]] = {}
     for name, args in opts.extra:
         extra.setdefault(name, []).extend(args)
-    benches, results, start = selected(opts), [], time.perf_counter()
-    for i, bench in enumerate(benches, 1):
+    pairs, results, start = plan(opts), [], time.perf_counter()
+    folders: dict[str, str] = {}
+    tmp = tempfile.TemporaryDirectory(prefix="run_all-shapes-")
+    for i, (shape, bench) in enumerate(pairs, 1):
         if bench.needs_vllm and opts.no_vllm:
-            results.append(Result(bench.name, [], "skipped", error="--no-vllm"))
+            results.append(Result(bench.name, [], "skipped", shape=shape, error="--no-vllm"))
         else:
-            console.print(f"[bold]\\[{i}/{len(benches)}] {bench.name}[/] ({bench.script}) ...", highlight=False)
-            res = run_bench(bench, opts, opts.out, extra.get(bench.name, []))
+            console.print(f"[bold]\\[{i}/{len(pairs)}] {bench.name}[/] at {shape} ({bench.script}) ...",
+                          highlight=False)
+            needs_folder = bench.name in ("generation", "probe", "rl")
+            shaped = shape_options(opts, shape, folders, Path(tmp.name), build=needs_folder)
+            res = run_bench(bench, shaped, opts.out / shape if len(opts.shapes) > 1 else opts.out,
+                            extra.get(bench.name, []))
             results.append(res)
             console.print(f"    {res.status} in {res.seconds:.0f} s" + (f": {res.error}" if res.error else ""),
                           highlight=False)
         summary = {"options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(opts).items()
-                               if k not in ("only", "extra")} | {"extra": extra},
+                               if k not in ("only", "extra", "shapes")} | {"shapes": opts.shapes} | {"extra": extra},
                    "seconds": round(time.perf_counter() - start, 1),
                    "results": [result_to_json(r) for r in results]}
         atomic_write_json(opts.out / "summary.json", summary)   # after each script: a crash keeps the rest
+    tmp.cleanup()
     render(results, console)
     failed = [r.name for r in results if r.status == "FAILED"]
     console.print(f"total {time.perf_counter() - start:.0f} s; logs and summary.json in {opts.out}"

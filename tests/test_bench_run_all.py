@@ -57,7 +57,11 @@ FINETUNE_JSON = {"results": {
 
 RL_OUT = """\
 mlreason (hf) phases (median s): generate 4.005, rollout 4.006, update 8.516
+mlreason (hf) breakdown (median s/step): generate 4.005, score 0.001, logprob 2.100, backward 4.200, \
+optimiser 0.300, sync 0.000, other 0.017
 mlreason (vllm) phases (median s): generate 3.466, rollout 3.467, update 5.326
+trl GRPOTrainer (hf) breakdown (median s/step): generate 1.500, score 0.000, logprob 0.500, backward 0.700, \
+optimiser 0.200, sync 0.000, other 0.004
 
 RL step time, 2 prompts x 4 completions x 16 tokens, median of 1 x 2 steps (each run drops 1 warm-up step); \
 wall and process CPU seconds
@@ -130,12 +134,17 @@ def test_parse_finetune_needs_full() -> None:
 
 
 def test_parse_rl() -> None:
-    trl, vllm = run_all.parse_rl(RL_OUT)
+    trl, vllm, ml_parts, trl_parts = run_all.parse_rl(RL_OUT)
+    assert ml_parts.compared == "where the step goes: mlreason (hf)" and ml_parts.ratio is None
+    assert ml_parts.details == ("generate 4.005, score 0.001, logprob 2.100, backward 4.200, optimiser 0.300, "
+                                "sync 0.000, other 0.017")
+    assert trl_parts.compared == "where the step goes: trl GRPOTrainer (hf)"
+    assert trl_parts.details.endswith("other 0.004")
     assert trl.ratio == 4.348 and trl.target == "<= 1.0" and trl.met is False
     assert trl.details == "12.62 vs 2.90 s/step; process CPU time ratio 2.950"
     assert vllm.ratio == 0.698 and vllm.target is None and vllm.details == "8.81 vs 12.62 s/step"
     hf_only = RL_OUT.replace("  ratio mlreason vllm / hf = 0.698 wall\n", "")
-    assert len(run_all.parse_rl(hf_only)) == 1
+    assert len(run_all.parse_rl(hf_only)) == 3
 
 
 def test_parse_langid() -> None:
@@ -186,7 +195,8 @@ def test_failures_reported_and_exit_code(tmp_path: Path, monkeypatch: pytest.Mon
                                          capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(run_all, "BENCHES", _fake_benches(tmp_path))
     out = tmp_path / "results"
-    code = run_all.main(["--out", str(out), "--device", "cpu", "--timeout", "3", "--only", "boom,garbage,good,slow"])
+    code = run_all.main(["--out", str(out), "--device", "cpu", "--timeout", "3", "--only", "boom,garbage,good,slow",
+                         "--shapes", "tiny"])
     assert code == 1
     summary = json.loads((out / "summary.json").read_text())
     by_name = {r["name"]: r for r in summary["results"]}
@@ -204,7 +214,48 @@ def test_failures_reported_and_exit_code(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_all_ok_exits_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(run_all, "BENCHES", _fake_benches(tmp_path))
-    assert run_all.main(["--out", str(tmp_path / "r"), "--device", "cpu", "--only", "good"]) == 0
+    assert run_all.main(["--out", str(tmp_path / "r"), "--device", "cpu", "--only", "good", "--quick"]) == 0
+
+
+def test_two_shapes_one_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(run_all, "BENCHES", _fake_benches(tmp_path))
+    out = tmp_path / "r"
+    assert run_all.main(["--out", str(out), "--device", "cpu", "--only", "good"]) == 0   # default: both shapes
+    summary = json.loads((out / "summary.json").read_text())
+    assert [(r["name"], r["shape"]) for r in summary["results"]] == [("good", "tiny"), ("good", "qwen2.5-0.5b")]
+    assert summary["options"]["shapes"] == ["tiny", "qwen2.5-0.5b"]
+    assert (out / "tiny" / "good.stdout.log").is_file() and (out / "qwen2.5-0.5b" / "good.stdout.log").is_file()
+    printed = capsys.readouterr().out
+    assert printed.count("0.931x") == 2 and "qwen2.5-0.5b" in printed
+
+
+def test_plan_and_real_shape_argv() -> None:
+    quick = run_all.parse_args(["--device", "cpu", "--quick"])
+    assert [(s, b.name) for s, b in run_all.plan(quick)] == [
+        ("tiny", "generation"), ("tiny", "probe"), ("tiny", "finetune"), ("tiny", "rl"), ("tiny", "langid")]
+    opts = run_all.parse_args(["--device", "cpu"])
+    assert [(s, b.name) for s, b in run_all.plan(opts)][5:] == [
+        ("qwen2.5-0.5b", "generation"), ("qwen2.5-0.5b", "probe"), ("qwen2.5-0.5b", "finetune"),
+        ("qwen2.5-0.5b", "rl")]   # langid holds no model: once
+    real = run_all.argparse.Namespace(**vars(opts), run_shape="qwen2.5-0.5b", shape_model="/m/q05")
+    art = Path("/art")
+    by_name = {b.name: b for b in run_all.BENCHES}
+    gen = by_name["generation"].argv(real, art)
+    assert gen[gen.index("--model") + 1] == "/m/q05" and gen[gen.index("--num-prompts") + 1] == "4"
+    probe = by_name["probe"].argv(real, art)
+    assert probe[probe.index("--model") + 1] == "/m/q05" and "--layers" not in probe and "--preset" not in probe
+    ft = by_name["finetune"].argv(real, art)
+    assert ft[ft.index("--shape") + 1] == "qwen2.5-0.5b" and ft[ft.index("--seq-len") + 1] == "64"
+    rl = by_name["rl"].argv(real, art)
+    assert rl[rl.index("--model") + 1] == "/m/q05" and rl[rl.index("--group") + 1] == "2"
+    tiny = run_all.argparse.Namespace(**vars(opts), run_shape="tiny", shape_model=None)
+    assert "--model" not in by_name["rl"].argv(tiny, art) and "--shape" not in by_name["finetune"].argv(tiny, art)
+    with pytest.raises(SystemExit):
+        run_all.parse_args(["--shapes", "qwen9", "--device", "cpu"])
+    given = run_all.parse_args(["--device", "cpu", "--model", "Qwen/Qwen2.5-1.5B"])
+    assert given.shapes == ["tiny"] and run_all.shape_label(given) == "Qwen/Qwen2.5-1.5B"
+    assert run_all.shape_label(real) == "qwen2.5-0.5b" and run_all.shape_label(tiny) == "tiny"
 
 
 def test_argv_pass_through() -> None:
@@ -226,3 +277,16 @@ def test_argv_pass_through() -> None:
     assert "--model" not in probe and probe[probe.index("--preset") + 1] == "qwen2.5-7b" and "--layers" not in probe
     with pytest.raises(SystemExit):
         run_all.parse_args(["--only", "nope", "--device", "cpu"])
+
+
+def test_save_random_model_has_the_shape(tmp_path: Path) -> None:
+    from transformers import AutoConfig, AutoTokenizer
+
+    finetune_step = run_all._finetune_step_module()
+    folder = finetune_step.save_random_model("tiny", tmp_path / "m")
+    cfg, tok = AutoConfig.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+    hidden, inter, layers, heads, kv, vocab, tied = finetune_step.SHAPES["tiny"]
+    assert (cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers, cfg.num_attention_heads) == (
+        hidden, inter, layers, heads)
+    assert (cfg.num_key_value_heads, cfg.vocab_size, cfg.tie_word_embeddings) == (kv, vocab, tied)
+    assert cfg.eos_token_id == tok.convert_tokens_to_ids("<|im_end|>") and cfg.use_cache is True

@@ -239,3 +239,26 @@ def test_dynamic_sampling_resamples_until_groups_differ(tiny_models, world, tmp_
     for r, (_, share) in zip(rows, expected):
         assert r["dynamic/filled_groups"] == 1 - share
         assert r["samples/trained"] == share  # fillers (zero-variance groups) are not trained on
+
+
+def test_old_logprob_forward_only_when_more_than_one_update(tiny_models, world, tmp_path, monkeypatch):
+    """As TRL (grpo_trainer: old_per_token_logps None when generation and optimiser steps align): one
+    pass with one mini-batch per rollout batch uses the current log-probs, detached, as the old ones,
+    so no separate no-grad forward runs; two mini-batches need the stored old log-probs."""
+    from mlreason.rl import trainer, update
+
+    real = update.sequence_logprobs
+    calls = {True: 0, False: 0}   # grad enabled -> forwards
+
+    def counted(*args, **kwargs):
+        calls[torch.is_grad_enabled()] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(update, "sequence_logprobs", counted)
+    for minis, mini_batch in ((1, 4), (2, 2)):
+        calls.update({True: 0, False: 0})
+        cfg = tiny_cfg(tiny_models["qwen2"], world, tmp_path / f"m{minis}", *DENSE, "train.steps=1",
+                       f"train.mini_batch_size={mini_batch}", "logging.save_every=0")
+        trainer.train(cfg)
+        # 4 prompts x 4 completions in micro-batches of 4: 4 training forwards; 4 more no-grad ones with 2 minis
+        assert calls == {True: 4, False: 0 if minis == 1 else 4}, (minis, calls)
