@@ -4,14 +4,14 @@
 #
 #   .ci/installed_wheel.sh                  # .ci/run calls it after `make test`; about 3 minutes on 2 cores
 #
-# Variables: PY (python >= 3.11), WHEEL_VENV (.venv-wheel), REQUIRE_DATA_CMD (0: run `mlreason data list`
-# when the command exists; 1: its absence is a failure; make 1 the default once `mlreason data` has landed).
+# Variables: PY (python >= 3.11), WHEEL_VENV (.venv-wheel), REQUIRE_DATA_CMD (1, the default: `mlreason data list`
+# must run; 0: run it only when the command exists).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 PY=${PY:-python3}
 WHEEL_VENV=${WHEEL_VENV:-.venv-wheel}
-REQUIRE_DATA_CMD=${REQUIRE_DATA_CMD:-0}
+REQUIRE_DATA_CMD=${REQUIRE_DATA_CMD:-1}
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 unset PYTHONPATH
 t0=$SECONDS
