@@ -156,15 +156,35 @@ def missing_files(source: Source) -> list[str]:
             if p is None or not p.is_file()]
 
 
+_QUESTIONS: dict[tuple, list[str]] = {}
+
+
 def questions(sources: list[Source]) -> list[str]:
-    """Every question text of the sources, in every language they use."""
+    """Every question text of the sources, in every language they use.
+
+    Local files are read once per process (keyed on their paths, sizes and mtimes), so checking every
+    recipe (`recipes validate`) reads a training set shared by several recipes once.
+    """
     from mlreason.data.manifest import load_examples, load_manifest
 
     out: list[str] = []
     for s in sources:
         manifest = load_manifest(s.dataset)
         langs = [x for x in s.languages if x in manifest.languages] if s.languages else None
-        out += [ex.question for exs in load_examples(manifest, langs, s.split, s.limit).values() for ex in exs]
+        split = manifest.resolve_split(s.split)
+        paths = [manifest.data_path(split, lang, level) for lang in (langs or manifest.languages)
+                 for level in (manifest.levels or [None])]
+        key = None
+        if all(p is not None and p.is_file() for p in paths):
+            stats = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths if p is not None)
+            key = (manifest.name, split, tuple(langs or ()), s.limit, stats)
+        if key is None or key not in _QUESTIONS:
+            found = [ex.question for exs in load_examples(manifest, langs, s.split, s.limit).values() for ex in exs]
+            if key is None:
+                out += found
+                continue
+            _QUESTIONS[key] = found
+        out += _QUESTIONS[key]
     return out
 
 

@@ -40,6 +40,7 @@ def _run(cfg: EvaluateConfig, language: str | None) -> dict:
     return results
 
 
+@pytest.mark.slow   # every MGSM and MSVAMP item through evaluate (~10 s each)
 def test_gold_answers_score_100_in_every_language(tiny_models: dict[str, Path], tmp_path: Path) -> None:
     results = _run(_config(tiny_models["qwen2"], tmp_path / "gold"), language=None)
     for name in DATASETS:
@@ -52,6 +53,7 @@ def test_gold_answers_score_100_in_every_language(tiny_models: dict[str, Path], 
         assert res["averages"]["AVG"]["lc_acc"] == 1.0
 
 
+@pytest.mark.slow
 def test_english_answers_keep_accuracy_and_lose_consistency(tiny_models: dict[str, Path], tmp_path: Path) -> None:
     results = _run(_config(tiny_models["qwen2"], tmp_path / "english"), language="en")
     for name in DATASETS:

@@ -110,6 +110,10 @@ def test_cli_recipes_show_takes_a_name(elsewhere: Path) -> None:
     result = CliRunner().invoke(app, ["recipes", "show", "tiny/world-pretrain"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("command: finetune")
+
+
+@pytest.mark.slow   # validates every shipped recipe against its data (~10 s)
+def test_cli_recipes_validate_all(elsewhere: Path) -> None:
     result = CliRunner().invoke(app, ["recipes", "validate"])
     assert result.exit_code == 0 and f"{len(list_recipes())} recipes valid" in result.output
 

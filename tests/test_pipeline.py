@@ -13,7 +13,8 @@ from mlreason.cli.main import app
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("model, size", [("Qwen/Qwen2.5-7B-Instruct", "7b"), ("Qwen/Qwen2.5-1.5B-Instruct", "1.5b")])
+@pytest.mark.parametrize("model, size", [pytest.param("Qwen/Qwen2.5-7B-Instruct", "7b", marks=pytest.mark.slow),
+                                         ("Qwen/Qwen2.5-1.5B-Instruct", "1.5b")])
 def test_pipeline_stages_resolve(model: str, size: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
     out = subprocess.run(["make", "-n", "pipeline", f"MODEL={model}", f"SIZE={size}", "MLR_PATH=mlreason"],

@@ -64,6 +64,7 @@ def test_a_recipe_training_on_its_evaluation_questions_is_refused(tmp_path):
     assert res.exit_code == 2 and "also appear in its evaluation recipe" in " ".join(res.output.split())
 
 
+@pytest.mark.slow   # reads every shipped training set (~10 s)
 def test_shipped_finetune_recipes_are_paired_and_overlap_free():
     for info in list_recipes(ROOT / "recipes"):
         if info.command == "finetune" and "qwen" in info.path.name:
