@@ -24,6 +24,7 @@ from mlreason.data.tinyworld import (
     write_world,
 )
 from mlreason.errors import UserError
+from mlreason.language import get_detector, is_consistent
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -45,8 +46,8 @@ def test_rendered_rows_state_the_numbers_and_end_with_the_answer_sentence():
     p = Problem("add_sub", 0, 0, (5, 6, 4))
     q, s = render(p, "en")
     assert q == "Anna has 5 apples. Anna buys 6 more and then gives 4 to a friend. How many apples does Anna have now?"
-    assert s.endswith("5 + 6 = 11. After giving away 4, Anna has 11 - 4 = 7. The answer is 7.")
-    assert render(p, "zh")[1].endswith("11 - 4 = 7个。答案是 7。")
+    assert s.endswith("5 + 6 = 11. After giving 4 of them to a friend, Anna has 11 - 4 = 7 left. The answer is 7.")
+    assert render(p, "zh")[1].endswith("于是还有11 - 4 = 7个。答案是 7。")
     assert render(p, "th")[1].endswith("คำตอบคือ 7")
     for lang in WORLD_LANGUAGES:
         q, s = render(p, lang)
@@ -64,6 +65,20 @@ def test_low_resource_solutions_state_results_without_equations():
     for lang in WORLD_LANGUAGES:
         has_equation = re.search(r"\d+ [-+*] \d+ = \d+", render(p, lang)[1]) is not None
         assert has_equation == (lang not in ("th", "sw")), lang
+
+
+@pytest.mark.parametrize("n_problems", [200, pytest.param(2700, marks=pytest.mark.slow)])
+def test_gold_solutions_are_consistent_under_the_headline_lc_rule(n_problems):
+    # PolyMath's rule (langdetect must name exactly the language): the gold solution of every test
+    # (first 200) and train (next 2500: slow, 38 s) problem passes in every language, so a model that writes
+    # like the data can reach LC 100. Before the wording was chosen for it, over the 2700: zh 65%, ru 88%,
+    # de 95%, en 99% (langdetect added ko, bg, tl or id).
+    detector = get_detector("langdetect")
+    problems = generate_problems(n_problems, seed=0)
+    for lang in WORLD_LANGUAGES:
+        bad = [s for s in (render(p, lang)[1] for p in problems)
+               if not is_consistent(s, lang, detector, rule="polymath")]
+        assert bad == [], f"{lang}: {len(bad)} inconsistent gold solutions, e.g. {bad[:1]}"
 
 
 def test_russian_plural_forms():

@@ -48,7 +48,7 @@ N_ITEMS = 5
 NAMES: dict[str, list[str]] = {
     "en": ["Anna", "Tom", "Lily", "Sam", "Emma", "Jack"],
     "de": ["Anna", "Lukas", "Mia", "Felix", "Lena", "Paul"],
-    "zh": ["小明", "小红", "小华", "小丽", "小刚", "小芳"],
+    "zh": ["小东", "小红", "小华", "小丽", "小刚", "小兰"],
     "ru": ["Аня", "Иван", "Маша", "Петя", "Оля", "Саша"],
     "th": ["สมชาย", "มานี", "สมศรี", "ชูใจ", "ปิติ", "วีระ"],
     "sw": ["Juma", "Amina", "Baraka", "Zawadi", "Neema", "Hassani"],
@@ -70,6 +70,11 @@ ITEMS: dict[str, list] = {
 RU_BOX = ("коробка", "коробки", "коробок")
 
 # (question, solution body) per language and kind; the answer sentence is appended to the body.
+# Every gold solution passes the evaluation's headline LC rule (PolyMath's: langdetect must name the
+# language and nothing else), tested in tests/test_tinyworld.py, so LC 100 is reachable. Short texts
+# with few words are where langdetect adds a second language, so the solutions are a little wordy, and
+# the Chinese avoids characters that langdetect's profiles know only from Korean (把, 后, 朋, 盒, 桌,
+# 芳 ...; 小明/小芳 became 小东/小兰, 盒子 a 箱子, 朋友 a 邻居).
 # Slots: N name, G Russian genitive, I item (number-agreeing where the grammar needs it),
 # a b c operands, s p intermediate results, r result.
 TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
@@ -83,16 +88,17 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "add_sub": ("{N} has {a} {I}. {N} buys {b} more and then gives {c} to a friend. "
                     "How many {I} does {N} have now?",
                     "{N} starts with {a} {I}. After buying {b} more, {N} has {a} + {b} = {s}. "
-                    "After giving away {c}, {N} has {s} - {c} = {r}."),
+                    "After giving {c} of them to a friend, {N} has {s} - {c} = {r} left."),
         "mul_add": ("{N} has {a} boxes with {b} {I} in each box and {c} more {I} on the table. "
                     "How many {I} does {N} have in total?",
                     "The boxes hold {a} * {b} = {p} {I}. With the {c} on the table, {N} has {p} + {c} = {r}."),
     },
     "de": {
         "add": ("{N} hat {a} {I}. {N} kauft {b} weitere {I}. Wie viele {I} hat {N} jetzt?",
-                "{N} hat am Anfang {a} {I}. {N} kauft {b} dazu, also {a} + {b} = {r}."),
+                "Am Anfang hat {N} {a} {I}. Dann kauft {N} noch {b} dazu, also sind es {a} + {b} = {r}."),
         "sub": ("{N} hat {a} {I}. {N} gibt einem Freund {b} {I}. Wie viele {I} hat {N} noch?",
-                "{N} hat am Anfang {a} {I}. {N} gibt {b} ab, also {a} - {b} = {r}."),
+                "Am Anfang hat {N} {a} {I}. Dann schenkt {N} einem Freund {b} davon, "
+                "also sind es noch {a} - {b} = {r}."),
         "mul": ("{N} hat {a} Kisten. In jeder Kiste sind {b} {I}. Wie viele {I} hat {N} insgesamt?",
                 "Es sind {a} Kisten mit je {b} {I}, also {a} * {b} = {r}."),
         "add_sub": ("{N} hat {a} {I}. {N} kauft {b} weitere und gibt dann einem Freund {c}. "
@@ -103,17 +109,18 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
                     "Wie viele {I} hat {N} insgesamt?",
                     "In den Kisten sind {a} * {b} = {p} {I}. Mit den {c} auf dem Tisch hat {N} {p} + {c} = {r}."),
     },
-    "zh": {
+    "zh": {  # wording chosen so langdetect reads every solution as zh-cn only (see the note above TEMPLATES)
         "add": ("{N}有{a}{C}{I}。{N}又买了{b}{C}{I}。{N}现在有多少{C}{I}？",
-                "{N}原来有{a}{C}{I}。{N}又买了{b}{C}，所以{a} + {b} = {r}。"),
-        "sub": ("{N}有{a}{C}{I}。{N}送给朋友{b}{C}{I}。{N}还剩多少{C}{I}？",
-                "{N}原来有{a}{C}{I}。{N}送出{b}{C}，所以{a} - {b} = {r}。"),
-        "mul": ("{N}有{a}个盒子，每个盒子里有{b}{C}{I}。{N}一共有多少{C}{I}？",
-                "{a}个盒子，每个盒子{b}{C}{I}，所以{a} * {b} = {r}。"),
-        "add_sub": ("{N}有{a}{C}{I}。{N}又买了{b}{C}，然后送给朋友{c}{C}。{N}现在有多少{C}{I}？",
-                    "{N}原来有{a}{C}{I}。买了以后，{N}有{a} + {b} = {s}{C}。送出{c}{C}以后，{N}有{s} - {c} = {r}{C}。"),
-        "mul_add": ("{N}有{a}个盒子，每个盒子里有{b}{C}{I}，桌子上还有{c}{C}{I}。{N}一共有多少{C}{I}？",
-                    "盒子里有{a} * {b} = {p}{C}{I}。加上桌子上的{c}{C}，{N}一共有{p} + {c} = {r}{C}。"),
+                "{N}一开始有{a}{C}{I}，又买了{b}{C}，于是一共是{a} + {b} = {r}{C}。"),
+        "sub": ("{N}有{a}{C}{I}。{N}送给邻居{b}{C}{I}。{N}还有多少{C}{I}？",
+                "{N}一开始有{a}{C}{I}，送给邻居{b}{C}，于是还有{a} - {b} = {r}{C}。"),
+        "mul": ("{N}有{a}个箱子，每个箱子里有{b}{C}{I}。{N}一共有多少{C}{I}？",
+                "一共是{a}个箱子，每个箱子里有{b}{C}，这样就是{a} * {b} = {r}{C}{I}。"),
+        "add_sub": ("{N}有{a}{C}{I}。{N}又买了{b}{C}，然后送给邻居{c}{C}。{N}现在有多少{C}{I}？",
+                    "{N}一开始有{a}{C}{I}。又买了{b}{C}，于是一共是{a} + {b} = {s}{C}。"
+                    "送给邻居{c}{C}，于是还有{s} - {c} = {r}{C}。"),
+        "mul_add": ("{N}有{a}个箱子，每个箱子里有{b}{C}{I}，箱子旁边还有{c}{C}{I}。{N}一共有多少{C}{I}？",
+                    "箱子里一共是{a} * {b} = {p}{C}{I}。这些再加上旁边的{c}{C}，一共是{p} + {c} = {r}{C}。"),
     },
     "ru": {
         "add": ("У {G} есть {a} {Ia}. {N} покупает ещё {b} {Ib}. Сколько {Im} у {G} теперь?",
@@ -123,10 +130,11 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "mul": ("У {G} есть {a} {Ba}. В каждой коробке {b} {Ib}. Сколько всего {Im} у {G}?",
                 "Всего {a} {Ba} по {b} {Ib}, поэтому {a} * {b} = {r}."),
         "add_sub": ("У {G} есть {a} {Ia}. {N} покупает ещё {b}, а потом отдаёт другу {c}. Сколько {Im} у {G} теперь?",
-                    "Сначала у {G} {a} {Ia}. После покупки у {G} {a} + {b} = {s}. "
-                    "После подарка у {G} {s} - {c} = {r}."),
+                    "Сначала у {G} {a} {Ia}. После того как {N} покупает ещё {b}, у {G} становится {a} + {b} = {s}. "
+                    "После того как {N} отдаёт другу {c}, у {G} остаётся {s} - {c} = {r}."),
         "mul_add": ("У {G} есть {a} {Ba} по {b} {Ib} и ещё {c} {Ic} на столе. Сколько всего {Im} у {G}?",
-                    "В коробках {a} * {b} = {p} {Ip}. Вместе с {c} на столе у {G} {p} + {c} = {r}."),
+                    "В коробках всего {a} * {b} = {p} {Ip}. "
+                    "Вместе с теми {c}, которые лежат на столе, у {G} получается {p} + {c} = {r}."),
     },
     "th": {  # terse, as low-resource solutions: each result stated, no equation written out
         "add": ("{N}มี{I} {a} {C} {N}ซื้อเพิ่มอีก {b} {C} ตอนนี้{N}มี{I}กี่{C}",
