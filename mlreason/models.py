@@ -125,6 +125,24 @@ def load_tokenizer(name_or_path: str | Path, padding_side: str = "left", trust_r
     return tok
 
 
+def load_processor(name_or_path: str | Path, trust_remote_code: bool = False) -> Any:
+    """A VLM's processor (tokenizer + image processor, AutoProcessor), left padding; a one-line error without one."""
+    from transformers import AutoProcessor
+
+    source = offline_source(resolve_source(name_or_path))
+    try:
+        processor = AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code, padding_side="left")
+    except (OSError, ValueError, TypeError) as e:
+        raise UserError(f"could not load a processor from {source} ({str(e).splitlines()[0][:120]}); image "
+                        "questions need a VLM saved with its processor (processor_config.json / "
+                        "preprocessor_config.json)") from e
+    if getattr(processor, "image_processor", None) is None or getattr(processor, "tokenizer", None) is None:
+        raise UserError(f"{source} has no image processor: image questions need a vision-language model "
+                        "(its processor pairs the tokenizer with an image processor)")
+    processor.tokenizer.padding_side = "left"
+    return processor
+
+
 # the auto classes load_model tries, in order: a text decoder, then a vision-language model
 AUTO_CLASSES = ("AutoModelForCausalLM", "AutoModelForImageTextToText", "AutoModelForVision2Seq")
 

@@ -37,9 +37,11 @@ TIED = {"qwen2": True, "llama": False, "gemma": True, "mistral": False, "phi3": 
 
 
 def default_corpus_files() -> list[Path]:
-    """All text files of the shipped data (mlreason.resources), sorted for determinism."""
+    """All text files of the shipped data (mlreason.resources), sorted for determinism; the multimodal world
+    (data/mmworld) is left out, so shipping it did not change the text demo's tokenizer."""
     root = shipped_dir("data")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in CORPUS_SUFFIXES)
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in CORPUS_SUFFIXES
+                   and p.relative_to(root).parts[0] != "mmworld")
     if not files:
         raise UserError(f"no corpus files (*.tsv, *.json, *.jsonl) under {root}; pass corpus_files=[...]")
     return files

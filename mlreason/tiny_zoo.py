@@ -75,6 +75,14 @@ def _configs(ids: dict[str, int], vocab: int) -> dict[str, Callable[[], Any]]:
 ZOO: tuple[str, ...] = ("llama", "qwen2", "qwen3", "gemma2", "gemma3_text", "gemma3_vlm", "qwen2_vl", "llava",
                         "mixtral", "qwen2_moe", "gpt_neox", "gpt2", "olmo2", "phi3")
 EXTRA_TOKENS = 8   # vocabulary rows past the tokenizer's, for VLM placeholder ids
+# the tiny tokenizer's ChatML, with content parts: an image part becomes "<image>\n" (the processor expands it)
+VLM_CHATML_TEMPLATE = (
+    "{%- for message in messages %}{{- '<|im_start|>' + message['role'] + '\\n' }}"
+    "{%- if message['content'] is string %}{{- message['content'] }}{%- else %}{%- for part in message['content'] %}"
+    "{%- if part['type'] == 'image' %}{{- '<image>\\n' }}{%- else %}{{- part['text'] }}{%- endif %}"
+    "{%- endfor %}{%- endif %}{{- '<|im_end|>\\n' }}{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
 
 
 def build_zoo(out_dir: str | Path, tokenizer_dir: str | Path, archs: Sequence[str] = ZOO,
@@ -99,4 +107,29 @@ def build_zoo(out_dir: str | Path, tokenizer_dir: str | Path, archs: Sequence[st
         out[arch] = Path(out_dir) / arch
         model.save_pretrained(out[arch], safe_serialization=True)
         tok.save_pretrained(out[arch])
+        if arch == "llava":
+            llava_processor(tokenizer_dir, len(tok)).save_pretrained(out[arch])
     return out
+
+
+def llava_processor(tokenizer_dir: str | Path, n_text: int) -> Any:
+    """The tiny LLaVA's processor: the tokenizer with "<image>" at the config's image_token_id (the last of the
+    EXTRA_TOKENS rows, the ones before it padded with unused specials), and a CLIP image processor that
+    resizes to 32x32: 16 patches of 8, the CLS feature dropped ("default" strategy), so 16 image tokens."""
+    from transformers import AutoTokenizer, LlavaProcessor
+
+    try:
+        from transformers import CLIPImageProcessorPil as ImageProcessor  # no torchvision needed
+    except ImportError:
+        from transformers import CLIPImageProcessor as ImageProcessor
+    tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    fillers = [f"<|zoo_extra_{i}|>" for i in range(EXTRA_TOKENS - 1)]
+    tok.add_special_tokens({"additional_special_tokens": [*fillers, "<image>"]})
+    if tok.convert_tokens_to_ids("<image>") != n_text + EXTRA_TOKENS - 1:
+        raise UserError(f"tiny LLaVA tokenizer: <image> got id {tok.convert_tokens_to_ids('<image>')}, "
+                        f"expected {n_text + EXTRA_TOKENS - 1}")
+    size = _vision()["image_size"]
+    images = ImageProcessor(size={"height": size, "width": size}, do_center_crop=False)
+    return LlavaProcessor(image_processor=images, tokenizer=tok, patch_size=_vision()["patch_size"],
+                          vision_feature_select_strategy="default", num_additional_image_tokens=1,
+                          chat_template=VLM_CHATML_TEMPLATE)

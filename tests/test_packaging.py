@@ -42,11 +42,12 @@ def test_shipped_resources_are_inside_the_package(elsewhere: Path) -> None:
     package = Path(str(files("mlreason")))
     for kind in ("data_manifests", "recipes", "data"):
         assert shipped_dir(kind) == package / "_shipped" / kind
-    assert available_manifests() == ["mgsm", "mgsm8kinstruct", "mgsm8kinstruct-qt", "mmath", "msvamp", "polymath",
-                                     "tinyworld"]
+    assert available_manifests() == ["mgsm", "mgsm8kinstruct", "mgsm8kinstruct-qt", "mmath", "mmbench", "mmmb",
+                                     "mmworld", "msvamp", "polymath", "tinyworld"]
     # the manifests shipped with their data resolve every file inside the package (tinyworld's `mixed` split
     # exists for th and sw only); the others (hub or download) have none there
-    with_data = {"mgsm": None, "msvamp": None, "mgsm8kinstruct-qt": None, "tinyworld": {"mixed": ["sw", "th"]}}
+    with_data = {"mgsm": None, "msvamp": None, "mgsm8kinstruct-qt": None, "tinyworld": {"mixed": ["sw", "th"]},
+                 "mmworld": None}
     for name in available_manifests():
         m = load_manifest(name)
         for split in m.split_names:
@@ -74,8 +75,8 @@ def test_user_manifests_on_the_search_path(elsewhere: Path, tmp_path: Path, monk
         (folder / f"{name}.yaml").write_text(MANIFEST.format(name=name), encoding="utf-8")
         (folder / "rows_en.jsonl").write_text(f'{{"question": "{name}?", "answer": "7"}}\n', encoding="utf-8")
     monkeypatch.setenv(MANIFESTS_ENV, f"{mine}{os.pathsep}{theirs}")
-    assert available_manifests() == ["alpha", "beta", "mgsm", "mgsm8kinstruct", "mgsm8kinstruct-qt", "mmath", "msvamp",
-                                     "polymath", "tinyworld"]
+    assert available_manifests() == ["alpha", "beta", "mgsm", "mgsm8kinstruct", "mgsm8kinstruct-qt", "mmath", "mmbench",
+                                     "mmmb", "mmworld", "msvamp", "polymath", "tinyworld"]
     assert load_examples("beta")["en"][0].question == "beta?"
     (mine / "mgsm.yaml").write_text(MANIFEST.format(name="mgsm-local"), encoding="utf-8")
     assert load_manifest("mgsm").name == "mgsm-local"  # the user's folders come before the shipped ones

@@ -65,7 +65,12 @@ def list_manifests() -> list[dict[str, Any]]:
 
 def first_prompt(examples: dict[str, list[Any]], style: str = "native-cot") -> str:
     """The first problem of the first language rendered as `mlreason evaluate -p native-cot` would."""
-    return build_prompt(next(iter(examples.values()))[0], style)
+    first = next(iter(examples.values()))[0]
+    if first.options is not None:
+        from mlreason.data.multimodal import choice_prompt
+
+        return choice_prompt(first, style)
+    return build_prompt(first, style)
 
 
 def describe(name_or_path: str, split: str | None = None, source: Literal["auto", "local", "hub"] = "local",

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from mlreason.answers import parse_number, same_answer
 from mlreason.config import ConfigError, format_validation_error, yaml_error
+from mlreason.data.multimodal import choice_gold, resolve_image, row_options
 from mlreason.data.readers import read_rows
 from mlreason.data.schema import ExemplarSource, Fields, HubSource, Manifest, SplitSource
 from mlreason.data.types import Example
@@ -199,7 +200,35 @@ def _example(manifest: Manifest, row: dict[str, Any], fields: Fields, where: str
         raise UserError(f"item {key} of {where} ({language}): answer {a!r} is not a number; "
                         "set answer_type: latex (or text) or fix fields.answer")
     ident = key if manifest.id_column is not None else None
-    return Example(manifest.name, number, language, q, a, s, level=level, key=ident)
+    extra = _multimodal(manifest, row, fields, where, language) if manifest.is_choice or fields.image else {}
+    if extra.get("hint"):
+        q = f"{extra['hint']}\n{q}"
+    if extra.get("options") is not None and a is not None:
+        try:
+            a = choice_gold(row[fields.answer], language, len(extra["options"]))
+        except UserError as e:
+            raise UserError(f"item {key} of {where} ({language}): {e}") from None
+    return Example(manifest.name, number, language, q, a, s, level=level, key=ident,
+                   options=extra.get("options"), image=extra.get("image"))
+
+
+def _multimodal(manifest: Manifest, row: dict[str, Any], fields: Fields, where: str, language: str) -> dict[str, Any]:
+    """Options (multiple choice), the image reference and the hint of one row."""
+    out: dict[str, Any] = {}
+    if manifest.is_choice:
+        out["options"] = tuple(row_options(row, fields.options, fields.option_columns))
+    if fields.image is not None:
+        if fields.image not in row:
+            _cell(row, fields.image, "image", where)   # raises the column-not-found error
+        base = None if where.startswith("hub ") else Path(where).parent
+        out["image"] = resolve_image(row[fields.image], base)
+    if fields.hint is not None and fields.hint in row and not _blank(row[fields.hint]):
+        out["hint"] = str(row[fields.hint]).strip()
+    return out
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or str(value).strip() in ("", "nan")
 
 
 def load_examples(

@@ -28,6 +28,22 @@ class Fields(StrictModel):
     question: str = "question"
     answer: str | None = "answer"
     solution: str | None = None
+    image: str | None = None                 # the image column: a path (relative to the data file), bytes, base64
+    options: str | None = None               # multiple choice: one column holding the list of option texts
+    option_columns: list[str] | None = None  # multiple choice: one column per option (MMBench's A, B, C, D)
+    hint: str | None = None                  # a context column shown before the question (MMBench's hint)
+
+    @model_validator(mode="after")
+    def _one_option_source(self) -> Fields:
+        if self.options is not None and self.option_columns is not None:
+            raise ValueError("give fields.options (a list column) or fields.option_columns, not both")
+        if self.option_columns is not None and not 2 <= len(self.option_columns) <= 4:
+            raise ValueError("fields.option_columns names 2-4 columns (A, B, C, D)")
+        return self
+
+    @property
+    def has_options(self) -> bool:
+        return self.options is not None or self.option_columns is not None
 
 
 class HubSource(StrictModel):
@@ -86,7 +102,7 @@ class Manifest(StrictModel):
     levels: list[str] | None = None     # difficulty levels, easiest first
     level_column: str | None = None     # the column naming each row's level (else {level} in files / hub split)
     level_weights: list[float] | None = None  # default 1, 2, 4, 8, ... (PolyMath's weighted accuracy)
-    answer_type: Literal["number", "latex", "text"] = "number"
+    answer_type: Literal["number", "latex", "text", "choice"] = "number"  # choice: options A-D, a label gold
     exemplars: ExemplarSource | None = None
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
@@ -103,7 +119,20 @@ class Manifest(StrictModel):
             raise ValueError(f"default_split {self.default_split!r} is not one of the splits: {', '.join(self.splits)}")
         self._check_language_key()
         self._check_levels()
+        self._check_choice()
         return self
+
+    def _check_choice(self) -> None:
+        every = [self.fields] + [s.hub.fields for s in self.splits.values() if s.hub and s.hub.fields]
+        if self.answer_type == "choice" and not all(f.has_options for f in every):
+            raise ValueError("answer_type choice needs fields.options (a list column) or fields.option_columns "
+                             "(one column per option)")
+        if self.answer_type != "choice" and any(f.has_options for f in every):
+            raise ValueError("fields.options / option_columns need answer_type: choice")
+
+    @property
+    def is_choice(self) -> bool:
+        return self.answer_type == "choice"
 
     def _check_language_key(self) -> None:
         """A multi-language manifest must say which rows are in which language."""

@@ -12,6 +12,7 @@ row `i` is the same problem in every language (by position in MGSM/MSVAMP, by th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class Example:
     solution: str | None = None
     level: str | None = None  # difficulty level when the manifest declares levels (PolyMath)
     key: str | None = None    # the id_column value when the manifest has one
+    options: tuple[str, ...] | None = None  # multiple choice: the option texts (answer is then a Latin letter A-D)
+    image: Any = None         # an image reference (mlreason.data.multimodal.load_image reads it), or None
 
     @property
     def id(self) -> str:

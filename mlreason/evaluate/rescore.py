@@ -82,7 +82,7 @@ def rescore_records(records: list[dict[str, Any]], rules: ScoringRules, dataset:
         base = _base(rec, i, dataset, answer_language)
         gold = None if rec["gold"] is None else str(rec["gold"])
         fresh = verdict(str(rec["completion"]), gold, base["answer_language"], base["lc_language"], rules,
-                        detectors, answer_prefix=rec.get("answer_prefix", ""))
+                        detectors, answer_prefix=rec.get("answer_prefix", ""), options=rec.get("options"))
         out.append({**base, "lc_rule": rules.rules[0], **fresh})
     return out
 

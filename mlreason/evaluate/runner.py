@@ -18,6 +18,7 @@ from rich.console import Console
 
 from mlreason.config import config_to_yaml
 from mlreason.data.manifest import load_examples, load_exemplars, load_manifest, parallel_rows
+from mlreason.data.multimodal import choice_prompt
 from mlreason.data.prompts import PIM_STYLES, answer_language, build_prompt, pim_line_languages
 from mlreason.data.types import Example
 from mlreason.errors import UserError
@@ -56,6 +57,9 @@ def plan_items(cfg: EvaluateConfig) -> list[Item]:
         manifest = load_manifest(name)
         langs = cfg.data.languages or list(manifest.languages)
         examples = load_examples(manifest, langs, split=cfg.data.split, limit=cfg.data.limit)
+        if manifest.is_choice:
+            items += _choice_items(manifest, cfg, langs, examples)
+            continue
         parallel = _pim_parallel(manifest, cfg, langs) if cfg.prompt.style in PIM_STYLES else {}
         for lang in langs:
             # shots answer in the language the prompt asks for (English for en-cot and pim)
@@ -72,6 +76,14 @@ def plan_items(cfg: EvaluateConfig) -> list[Item]:
     return items
 
 
+def _choice_items(manifest: Any, cfg: EvaluateConfig, langs: list[str],
+                  examples: dict[str, list[Example]]) -> list[Item]:
+    """Multiple-choice prompts (mlreason.data.multimodal.choice_prompt): zero-shot, native-cot/en-cot/direct."""
+    if cfg.prompt.few_shot:
+        raise UserError(f"dataset {manifest.name} is multiple choice and has no exemplars; set prompt.few_shot=0")
+    return [Item(manifest.name, ex, choice_prompt(ex, cfg.prompt.style)) for lang in langs for ex in examples[lang]]
+
+
 def _device(name: str) -> str:
     if name != "auto":
         return name
@@ -80,12 +92,22 @@ def _device(name: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def generate(cfg: EvaluateConfig, tokenizer: Any, prompts: list[str], generator: Any = None) -> list[list[Any]]:
-    """Completions per prompt; an injected `generator` (e.g. a scripted fake) is used as is and left open."""
+def generate(cfg: EvaluateConfig, tokenizer: Any, prompts: list[str], generator: Any = None,
+             images: list[Any] | None = None) -> list[list[Any]]:
+    """Completions per prompt; an injected `generator` (e.g. a scripted fake) is used as is and left open.
+
+    `images`: one image reference (or None) per prompt; the generator then gets them as `images=`."""
     from mlreason.generation.base import SamplingParams, apply_chat_template, make_generator
 
     g = cfg.generation
-    if cfg.model.chat_template:
+    images = images if images and any(x is not None for x in images) else None
+    if cfg.model.chat_template and images is not None:
+        from mlreason.models import load_processor
+
+        # a VLM's chat template (with its image part) lives in its processor
+        processor = load_processor(cfg.model.name_or_path, trust_remote_code=cfg.model.trust_remote_code)
+        prompts = [apply_chat_template(processor, p, image=x is not None) for p, x in zip(prompts, images)]
+    elif cfg.model.chat_template:
         prompts = [apply_chat_template(tokenizer, p) for p in prompts]
     owned = generator is None
     if owned:
@@ -95,6 +117,8 @@ def generate(cfg: EvaluateConfig, tokenizer: Any, prompts: list[str], generator:
     try:
         sampling = SamplingParams(n=g.k, temperature=g.temperature, top_p=g.top_p, max_tokens=g.max_tokens,
                                   seed=g.seed, stop=tuple(g.stop))
+        if images is not None:
+            return generator.generate(prompts, sampling, images=images)
         return generator.generate(prompts, sampling)
     finally:
         if owned:
@@ -125,7 +149,9 @@ def score_items(cfg: EvaluateConfig, items: list[Item], completions: list[list[A
                 "prompt": item.prompt if run == 0 else None, "completion": comp.text,
                 "finish_reason": comp.finish_reason, "gold": ex.answer, "answer_language": reply,
                 "lc_language": reply, "lc_rule": rules.rules[0], **({"answer_prefix": prefix} if prefix else {}),
-                **verdict(comp.text, ex.answer, reply, reply, rules, detectors, answer_prefix=prefix),
+                **({"options": list(ex.options)} if ex.options is not None else {}),
+                **verdict(comp.text, ex.answer, reply, reply, rules, detectors, answer_prefix=prefix,
+                          options=ex.options),
             })
     return records
 
@@ -157,7 +183,8 @@ def run_evaluate(cfg: EvaluateConfig, console: Console | None = None, generator:
     console.print(f"[bold]evaluate[/] {cfg.model.name_or_path}: {len(items)} questions x {cfg.generation.k} "
                   f"run(s), prompt {cfg.prompt.style}, backend {cfg.generation.backend}")
     with staged_run(out_dir, cfg.overwrite, "evaluate", config_to_yaml(cfg, "evaluate")) as stage:
-        completions = generate(cfg, tokenizer, [it.prompt for it in items], generator)
+        completions = generate(cfg, tokenizer, [it.prompt for it in items], generator,
+                               images=[it.example.image for it in items])
         records = score_items(cfg, items, completions)
         rules = scoring_rules(cfg)
         results = {"model": cfg.model.name_or_path, "prompt_style": cfg.prompt.style,

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from mlreason.answers import score_answer
+from mlreason.answers import AnswerScore, score_answer
 from mlreason.evaluate.metrics import add_averages, summarize_language, weighted_accuracy
 from mlreason.language import DEFAULT_RULE, RULES, Detector, check_consistency, default_detector, get_detector
 
@@ -41,10 +41,17 @@ class ScoringRules:
 
 
 def verdict(completion: str, gold: str | None, answer_language: str, lc_language: str, rules: ScoringRules,
-            detectors: dict[str, Detector] | None = None, answer_prefix: str = "") -> dict[str, Any]:
-    """Extraction, correctness and LC (thinking, answer, overall, with accuracy) of one completion."""
+            detectors: dict[str, Detector] | None = None, answer_prefix: str = "",
+            options: Sequence[str] | None = None) -> dict[str, Any]:
+    """Extraction, correctness and LC (thinking, answer, overall, with accuracy) of one completion.
+
+    With `options` the question is multiple choice: `gold` is a Latin letter and extraction is
+    mlreason.evaluate.choice's (preds are Latin letters)."""
     detectors = detectors or rules.detectors()
-    s = score_answer(answer_prefix + completion, gold, answer_language)
+    if options is not None:
+        s = score_choice(answer_prefix + completion, gold, answer_language, list(options))
+    else:
+        s = score_answer(answer_prefix + completion, gold, answer_language)
     correct = s.flexible_correct if rules.headline == "flexible" else s.strict_correct
     out: dict[str, Any] = {"strict_pred": s.strict_pred, "flexible_pred": s.flexible_pred,
                            "strict_correct": bool(s.strict_correct), "flexible_correct": bool(s.flexible_correct)}
@@ -54,6 +61,15 @@ def verdict(completion: str, gold: str | None, answer_language: str, lc_language
         out.update({f"lc_thinking{x}": c.thinking, f"lc_answer{x}": bool(c.answer), f"lc{x}": bool(c.overall),
                     f"lc_acc{x}": bool(c.overall and correct)})
     return out
+
+
+def score_choice(text: str, gold: str | None, language: str, options: list[str]) -> AnswerScore:
+    """Strict and flexible option extraction as Latin letters, each checked against the gold letter."""
+    from mlreason.evaluate.choice import LATIN, extract_choice
+
+    found = extract_choice(text, language, options)
+    strict, flexible = (None if i is None else LATIN[i] for i in (found.strict, found.flexible))
+    return AnswerScore(strict, flexible, gold is not None and strict == gold, gold is not None and flexible == gold)
 
 
 def _flag(value: Any) -> float:

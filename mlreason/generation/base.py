@@ -54,8 +54,9 @@ class Completion:
 
 
 class Generator(Protocol):
-    def generate(self, prompts: list[str], sampling: SamplingParams) -> list[list[Completion]]:
-        """One list of `sampling.n` completions per prompt, in prompt order."""
+    def generate(self, prompts: list[str], sampling: SamplingParams,
+                 images: list[Any] | None = None) -> list[list[Completion]]:
+        """One list of `sampling.n` completions per prompt, in prompt order; `images`: one image (or None) each."""
         ...
 
     def update_weights(self, model: Any) -> None:
@@ -114,10 +115,14 @@ def encode_prompts(tokenizer: Any, prompts: list[str]) -> list[list[int]]:
     ]
 
 
-def apply_chat_template(tokenizer: Any, text: str, system: str | None = None) -> str:
-    """Render one user message (plus an optional system message) as a prompt ending in the assistant turn."""
+def apply_chat_template(tokenizer: Any, text: str, system: str | None = None, image: bool = False) -> str:
+    """Render one user message (plus an optional system message) as a prompt ending in the assistant turn.
+
+    image=True: the message starts with an image part, as VLM processors' templates expect (pass the
+    processor as `tokenizer`); the template writes the image placeholder where the model wants it."""
     if not getattr(tokenizer, "chat_template", None):
         name = getattr(tokenizer, "name_or_path", "this tokenizer")
         raise UserError(f"{name} has no chat template; use a chat/instruct model or turn chat formatting off")
-    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
+    content: Any = [{"type": "image"}, {"type": "text", "text": text}] if image else text
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": content}]
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)

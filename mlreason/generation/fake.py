@@ -49,37 +49,51 @@ def gold_reply(example: Example, language: str | None = None) -> str:
     if example.answer is None:
         raise UserError(f"{example.dataset} row {example.row} ({example.language}) has no gold answer to reply with")
     end = "。" if lang in ("zh", "ja") else "."
-    return f"{WORKED_SENTENCES[lang]} {ANSWER_PHRASES[lang]} {example.answer}{end}"
+    answer = example.answer
+    if example.options is not None:   # multiple choice: the gold option's label in the reply's language
+        from mlreason.evaluate.choice import LATIN, labels
+
+        answer = labels(lang, len(example.options))[LATIN.index(example.answer)]
+    return f"{WORKED_SENTENCES[lang]} {ANSWER_PHRASES[lang]} {answer}{end}"
 
 
-def gold_replies(pairs: Iterable[tuple[str, Example]], language: str | None = None) -> dict[str, str]:
-    """prompt -> `gold_reply(example, language)`; two equal prompts must have the same gold."""
-    replies: dict[str, str] = {}
+def gold_replies(pairs: Iterable[tuple[str, Example]], language: str | None = None) -> dict[Any, str]:
+    """prompt -> `gold_reply(example, language)`; two equal prompts must have the same gold.
+
+    An example with an image is keyed by (prompt, str(image)): one question asked of several images."""
+    replies: dict[Any, str] = {}
     for prompt, example in pairs:
         reply = gold_reply(example, language)
-        if replies.setdefault(prompt, reply) != reply:
+        key = prompt if example.image is None else (prompt, str(example.image))
+        if replies.setdefault(key, reply) != reply:
             raise UserError(f"two items share a prompt but not a gold answer ({example.dataset} row {example.row}, "
                             f"{example.language}); a scripted generator cannot answer both")
     return replies
 
 
 class ScriptedGenerator:
-    """Answers each prompt with `replies[prompt]`, `sampling.n` times; a prompt it was not given is an error.
+    """Answers each prompt with `replies[prompt]` (with an image: `replies[(prompt, str(image))]`), `sampling.n`
+    times; a prompt it was not given is an error.
 
     The prompts are the ones the generator receives (after any chat template).
     `calls` records every `generate` call's prompts, so a test can check what was asked.
     """
 
-    def __init__(self, replies: Mapping[str, str]) -> None:
+    def __init__(self, replies: Mapping[Any, str]) -> None:
         self.replies = dict(replies)
         self.calls: list[list[str]] = []
+        self.images: list[list[Any] | None] = []   # the `images` of every call (None: text only)
 
-    def generate(self, prompts: list[str], sampling: SamplingParams) -> list[list[Completion]]:
-        missing = [p for p in prompts if p not in self.replies]
+    def generate(self, prompts: list[str], sampling: SamplingParams,
+                 images: list[Any] | None = None) -> list[list[Completion]]:
+        keys = [p if images is None or x is None else (p, str(x)) for p, x in zip(prompts, images or prompts)]
+        missing = [k for k in keys if k not in self.replies]
         if missing:
-            raise UserError(f"scripted generator has no reply for {len(missing)} prompt(s), e.g. {missing[0][:80]!r}")
+            raise UserError(f"scripted generator has no reply for {len(missing)} prompt(s), "
+                            f"e.g. {str(missing[0])[:80]!r}")
         self.calls.append(list(prompts))
-        return [[Completion(self.replies[p], [], "stop") for _ in range(sampling.n)] for p in prompts]
+        self.images.append(images)
+        return [[Completion(self.replies[k], [], "stop") for _ in range(sampling.n)] for k in keys]
 
     def update_weights(self, model: Any) -> None:
         """Nothing to update: the replies do not depend on weights."""

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from mlreason.errors import UserError
 from mlreason.generation.base import Completion, SamplingParams, encode_prompts
 from mlreason.models import load_model, load_tokenizer
 
@@ -36,6 +37,7 @@ class HFGenerator:
         show_progress: bool = True,
         trust_remote_code: bool = False,
     ) -> None:
+        self.model_path, self.trust_remote_code, self.processor = model_path, trust_remote_code, None
         self.tokenizer = tokenizer or load_tokenizer(model_path, padding_side="left",
                                                      trust_remote_code=trust_remote_code)
         self.model = model if model is not None else load_model(model_path, dtype=dtype, device=device,
@@ -52,9 +54,12 @@ class HFGenerator:
             ids.append(self.tokenizer.eos_token_id)
         return ids
 
-    def generate(self, prompts: list[str], sampling: SamplingParams) -> list[list[Completion]]:
+    def generate(self, prompts: list[str], sampling: SamplingParams,
+                 images: list[Any] | None = None) -> list[list[Completion]]:
         if not prompts:
             return []
+        if images is not None and any(x is not None for x in images):
+            return self._generate_images(prompts, images, sampling)
         sample = sampling.temperature > 0
         copies = sampling.n if sample else 1  # greedy samples are identical: generate once, repeat
         rows = [i for i in range(len(prompts)) for _ in range(copies)]
@@ -77,6 +82,46 @@ class HFGenerator:
             per_prompt = [c * sampling.n for c in per_prompt]
         return per_prompt
 
+    def _generate_images(self, prompts: list[str], images: list[Any],
+                         sampling: SamplingParams) -> list[list[Completion]]:
+        """Prompts with images: the model's processor turns (text, image) into input_ids + pixel_values.
+
+        A prompt without the processor's image placeholder gets it in front (the LLaVA layout
+        "<image>\nquestion"); a chat template with an image part has already written it."""
+        from mlreason.data.multimodal import load_image
+
+        if len(images) != len(prompts) or any(x is None for x in images):
+            raise UserError("a batch mixes prompts with and without images; evaluate image and text datasets apart")
+        processor = self._processor()
+        token = getattr(processor, "image_token", None) or "<image>"
+        texts = [p if token in p else f"{token}\n{p}" for p in prompts]
+        pictures = [load_image(x) for x in images]
+        sample = sampling.temperature > 0
+        copies = sampling.n if sample else 1
+        rows = [i for i in range(len(prompts)) for _ in range(copies)]
+        batches = [rows[s:s + self.batch_size] for s in range(0, len(rows), self.batch_size)]
+        per_prompt: list[list[Completion]] = [[] for _ in prompts]
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            for b, batch in enumerate(batches):
+                enc = processor(text=[texts[i] for i in batch], images=[pictures[i] for i in batch],
+                                return_tensors="pt", padding=True)
+                for i, completion in zip(batch, self._generate_encoded(enc, sampling, seed=sampling.seed + b)):
+                    per_prompt[i].append(completion)
+        finally:
+            self.model.train(was_training)
+        return per_prompt if sample else [c * sampling.n for c in per_prompt]
+
+    def _processor(self) -> Any:
+        if self.processor is None:
+            from mlreason.models import load_processor
+
+            if not self.model_path:
+                raise UserError("image prompts need the model's processor: build the hf generator from a model path")
+            self.processor = load_processor(self.model_path, trust_remote_code=self.trust_remote_code)
+        return self.processor
+
     @torch.no_grad()
     def _generate_batch(self, ids: list[list[int]], sampling: SamplingParams, seed: int) -> list[Completion]:
         tok = self.tokenizer
@@ -86,6 +131,15 @@ class HFGenerator:
             enc = tok.pad({"input_ids": ids}, return_tensors="pt").to(self.model.device)
         finally:
             tok.padding_side = side
+        return self._generate_encoded(enc, sampling, seed)
+
+    @torch.no_grad()
+    def _generate_encoded(self, enc: Any, sampling: SamplingParams, seed: int) -> list[Completion]:
+        """model.generate on an encoded, left-padded batch (input_ids, attention_mask, maybe pixel_values)."""
+        tok = self.tokenizer
+        enc = enc.to(self.model.device)
+        if "pixel_values" in enc:
+            enc["pixel_values"] = enc["pixel_values"].to(self.model.dtype)
         sample = sampling.temperature > 0
         options: dict[str, Any] = dict(
             max_new_tokens=sampling.max_tokens,

@@ -106,7 +106,11 @@ class VLLMGenerator:
             torch.set_num_threads = set_threads
             torch.set_num_threads(threads)
 
-    def generate(self, prompts: list[str], sampling: SamplingParams) -> list[list[Completion]]:
+    def generate(self, prompts: list[str], sampling: SamplingParams,
+                 images: list[Any] | None = None) -> list[list[Completion]]:
+        if images is not None:
+            raise UserError("the vllm backend does not feed images to VLMs in mlreason yet; "
+                            "evaluate image datasets with --backend hf")
         if not prompts:
             return []
         from vllm import SamplingParams as VSamplingParams
