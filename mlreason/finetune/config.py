@@ -26,8 +26,10 @@ class ModelSection(BaseModelSection):
 class SourceSection(StrictModel):
     """One ingredient of the training mixture."""
 
-    kind: Literal["translation", "cot"] = Field(
-        ..., description="translation: question-translation pairs (QAlign/SLAM); cot: question -> solution.")
+    kind: Literal["translation", "cot", "choice"] = Field(
+        ..., description="translation: question-translation pairs (QAlign/SLAM); cot: question -> solution; "
+                         "choice: a multiple-choice question (with its image, if the manifest has one) -> "
+                         "'<answer phrase> <label>.'")
     dataset: str = Field(..., description="Manifest name or path.")
     split: str | None = None
     languages: list[str] | None = Field(None, description="cot: languages to use; translation: source languages.")

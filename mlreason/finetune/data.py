@@ -37,6 +37,7 @@ class SFTExample:
     response: str
     language: str
     source: str  # "translation:tinyworld:sw-en" / "cot:tinyworld:sw", for counts in the run summary
+    image: Any = None  # an image reference (mlreason.data.multimodal.load_image): the processor encodes it
 
 
 def translation_prompt(question: str, src: str, tgt: str) -> str:
@@ -93,6 +94,28 @@ def cot_examples(dataset: str, *, split: str | None = None, languages: Sequence[
     return out
 
 
+def choice_examples(dataset: str, *, split: str | None = None, languages: Sequence[str] | None = None,
+                    limit: int | None = None, style: str = "native-cot") -> list[SFTExample]:
+    """A multiple-choice question (its image too) -> "<answer phrase> <gold label>." in the question's language."""
+    from mlreason.answers import ANSWER_PHRASES
+    from mlreason.data.multimodal import choice_prompt
+    from mlreason.evaluate.choice import LATIN, labels
+
+    manifest = load_manifest(dataset)
+    if not manifest.is_choice:
+        raise UserError(f"dataset {manifest.name} is not multiple choice (answer_type: choice); use kind cot")
+    out = []
+    for lang, exs in load_examples(manifest, list(languages) if languages else None, split, limit).items():
+        phrase = ANSWER_PHRASES.get(lang, ANSWER_PHRASES["en"])
+        for ex in exs:
+            if ex.answer is None or ex.options is None:
+                continue
+            label = labels(lang, len(ex.options))[LATIN.index(ex.answer)]
+            out.append(SFTExample(choice_prompt(ex, style), f" {phrase} {label}.", lang,
+                                  f"choice:{manifest.name}:{lang}", image=ex.image))
+    return out
+
+
 def weighted(examples: list[SFTExample], weight: float, rng: random.Random) -> list[SFTExample]:
     """Each example floor(weight) times, plus a random (weight mod 1) share of them once more."""
     whole, frac = int(weight), weight - int(weight)
@@ -119,6 +142,9 @@ def build_examples(data: Any) -> list[SFTExample]:
         if s.kind == "translation":
             part = translation_pairs(s.dataset, split=split, sources=s.languages, target=s.target_language,
                                      limit=s.limit)
+        elif s.kind == "choice":
+            part = choice_examples(s.dataset, split=split, languages=s.languages, limit=s.limit,
+                                   style=s.prompt_style or data.prompt_style)
         else:
             part = cot_examples(s.dataset, split=split, languages=s.languages, limit=s.limit,
                                 style=s.prompt_style or data.prompt_style, solution_language=s.solution_language)
@@ -138,27 +164,73 @@ def render_prompt(tokenizer: Any, prompt: str, fmt: str) -> str:
     return apply_chat_template(tokenizer, prompt.rstrip())
 
 
-def tokenize_example(tokenizer: Any, ex: SFTExample, fmt: str, cutoff: int) -> dict[str, list[int]] | None:
+def tokenize_example(tokenizer: Any, ex: SFTExample, fmt: str, cutoff: int,
+                     processor: Any = None) -> dict[str, Any] | None:
     """input_ids / attention_mask / labels with the prompt masked; None when the prompt fills the cutoff.
 
     Prompt and response are tokenized apart so the boundary is exact; eos ends the response
-    so the trained model stops. Longer examples lose the end of their response.
+    so the trained model stops. Longer examples lose the end of their response. An example with
+    an image goes through `processor`: its prompt holds the expanded image tokens (masked like the
+    rest of the prompt) and the row gains the processor's image tensors (pixel_values, ...).
     """
-    prompt = render_prompt(tokenizer, ex.prompt, fmt)
     response = ex.response.lstrip() if fmt == "chat" else ex.response
-    p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    vision: dict[str, Any] = {}
+    if ex.image is None:
+        prompt = render_prompt(tokenizer, ex.prompt, fmt)
+        p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    else:
+        p_ids, vision = _image_prompt(processor, ex, fmt)
     r_ids = tokenizer(response, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     if len(p_ids) >= cutoff:
         return None
     ids = (p_ids + r_ids)[:cutoff]
     labels = ([IGNORE_INDEX] * len(p_ids) + r_ids)[:cutoff]
-    return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
+    return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels, **vision}
 
 
-def tokenize_all(tokenizer: Any, examples: list[SFTExample], fmt: str, cutoff: int) -> tuple[list[dict], int]:
+def _image_prompt(processor: Any, ex: SFTExample, fmt: str) -> tuple[list[int], dict[str, Any]]:
+    """(prompt ids with the image tokens expanded, the processor's image tensors with their batch dim of 1)."""
+    from mlreason.data.multimodal import load_image
+    from mlreason.generation.base import apply_chat_template
+
+    if processor is None:
+        raise UserError(f"{ex.source} has images: train a vision-language model saved with its processor")
+    if fmt == "chat":
+        text = apply_chat_template(processor, ex.prompt.rstrip(), image=True)
+    else:
+        text = f"{getattr(processor, 'image_token', None) or '<image>'}\n{ex.prompt}"
+    enc = processor(text=[text], images=[load_image(ex.image)], return_tensors="pt", add_special_tokens=False)
+    vision = {k: v for k, v in enc.items() if k not in ("input_ids", "attention_mask")}
+    return enc["input_ids"][0].tolist(), vision
+
+
+def tokenize_all(tokenizer: Any, examples: list[SFTExample], fmt: str, cutoff: int,
+                 processor: Any = None) -> tuple[list[dict], int]:
     """Tokenized rows and how many were dropped because their prompt alone reached the cutoff."""
-    rows = [tokenize_example(tokenizer, ex, fmt, cutoff) for ex in examples]
+    rows = [tokenize_example(tokenizer, ex, fmt, cutoff, processor) for ex in examples]
     kept = [r for r in rows if r is not None]
     if not kept:
         raise UserError(f"every example's prompt is longer than data.cutoff_len={cutoff} tokens; raise it")
     return kept, len(rows) - len(kept)
+
+
+TEXT_KEYS = ("input_ids", "attention_mask", "labels")
+
+
+class VisionCollator:
+    """Pads the text keys as DataCollatorForSeq2Seq does and concatenates the image tensors (pixel_values,
+    image_grid_thw, ...) of the rows that have them, in row order: a VLM matches image features to its image
+    tokens in that order, so text-only rows (question-translation pairs) and image rows share a batch."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        from transformers import DataCollatorForSeq2Seq
+
+        self.text = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX)
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        batch = self.text([{k: f[k] for k in TEXT_KEYS if k in f} for f in features])
+        for key in dict.fromkeys(k for f in features for k in f if k not in TEXT_KEYS):
+            batch[key] = torch.cat([f[key] for f in features if key in f])
+        return batch

@@ -34,7 +34,7 @@ from mlreason.finetune.callbacks import (
     complete_checkpoints,
 )
 from mlreason.finetune.config import FinetuneConfig
-from mlreason.finetune.data import build_examples, tokenize_all
+from mlreason.finetune.data import TEXT_KEYS, VisionCollator, build_examples, tokenize_all
 from mlreason.layers import apply_mode, decoder_layers, resolve_layers, trainable_summary
 from mlreason.precision import autocast_dtype, load_dtype, mib, precision_info, upcast_trainable
 from mlreason.runs import RunClaim, append_metrics, atomic_write_json, check_output_free, trim_metrics
@@ -106,7 +106,12 @@ def prepare(cfg: FinetuneConfig) -> tuple[Any, Any, list[dict], dict[str, Any]]:
     info = trainable_summary(model, cfg.method.mode, layers)
     info.update(precision_info(serving, compute, upcast_trainable(model, serving)))
     examples = build_examples(cfg.data)
-    rows, dropped = tokenize_all(tok, examples, cfg.data.format, cfg.data.cutoff_len)
+    processor = None
+    if any(ex.image is not None for ex in examples):   # image examples: the VLM's processor encodes them
+        from mlreason.models import load_processor
+
+        processor = load_processor(cfg.model.name_or_path, trust_remote_code=cfg.model.trust_remote_code)
+    rows, dropped = tokenize_all(tok, examples, cfg.data.format, cfg.data.cutoff_len, processor)
     info.update(num_layers=num_layers, examples=len(rows), dropped_over_cutoff=dropped,
                 sources=dict(Counter(ex.source for ex in examples)),
                 response_tokens=sum(sum(1 for x in r["labels"] if x != -100) for r in rows))
@@ -213,7 +218,8 @@ def _train(cfg: FinetuneConfig, claim: RunClaim, args: Any, tok: Any, model: Any
         keys = ("mode", "trainable", "total", "share", "master_dtype", "master_extra_bytes", "compute_dtype")
         append_metrics(run_dir, {"event": "trainable", **{k: info[k] for k in keys}, "resumed_from": resume_from})
     progress = RichProgressCallback(console, cfg.train.progress)
-    collator = DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=-100)
+    images = any(k not in TEXT_KEYS for r in rows for k in r)
+    collator = VisionCollator(tok) if images else DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=-100)
     trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collator,
                       callbacks=[FiniteGuardCallback(), CheckpointMarkerCallback(claim.commit),
                                  MetricsCallback(run_dir), progress, *(callbacks or [])])

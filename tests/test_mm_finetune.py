@@ -1,0 +1,76 @@
+"""Finetuning a VLM on image+text examples: the processor builds pixel_values, labels cover only the answer,
+question-translation pairs stay text-only in the same batches, and no vision-tower or projector weight moves.
+
+    pytest tests/test_mm_finetune.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from mlreason.arch_matrix import LAYER, check_weights
+from mlreason.config import build_config
+from mlreason.finetune.config import FinetuneConfig
+from mlreason.finetune.data import IGNORE_INDEX, VisionCollator, build_examples, tokenize_all
+from mlreason.finetune.train import run_finetune
+from mlreason.models import load_processor, load_tokenizer
+
+N_IMAGE_TOKENS = 16   # the tiny LLaVA: 32x32 images in patches of 8, CLS dropped
+DATA = {"sources": [
+    {"kind": "choice", "dataset": "mmworld", "languages": ["en", "ru"], "limit": 2, "allow_test_split": True},
+    {"kind": "translation", "dataset": "mmworld", "languages": ["ru"], "limit": 2, "allow_test_split": True}],
+    "cutoff_len": 160}
+
+
+@pytest.fixture(scope="module")
+def tiny_llava(tiny_tokenizer_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from mlreason.tiny_zoo import build_zoo
+
+    return build_zoo(tmp_path_factory.mktemp("zoo"), tiny_tokenizer_path, ["llava"])["llava"]
+
+
+def _config(model: Path, out: Path, mode: str) -> FinetuneConfig:
+    return build_config(FinetuneConfig, {
+        "model": {"name_or_path": str(model), "dtype": "float32"},
+        "method": {"mode": mode, "layers": [LAYER], "lora": {"r": 4, "alpha": 8}}, "data": DATA,
+        "train": {"learning_rate": 1e-2, "max_steps": 1, "batch_size": 6, "save_steps": 100, "progress": False},
+        "output_dir": str(out)})
+
+
+def test_image_rows_mask_the_prompt_and_batch_with_text_rows(tiny_llava: Path, tmp_path: Path) -> None:
+    cfg = _config(tiny_llava, tmp_path / "x", "plast")
+    examples = build_examples(cfg.data)
+    assert sorted(ex.source for ex in examples) == ["choice:mmworld:en"] * 2 + ["choice:mmworld:ru"] * 2 + [
+        "translation:mmworld:ru-en"] * 2
+    ru = next(ex for ex in examples if ex.source == "choice:mmworld:ru")
+    assert ru.response == " Ответ — В." and ru.image.endswith("mm000.png")   # mm000's gold is the third option
+    tok = load_tokenizer(tiny_llava, padding_side="right")
+    rows, dropped = tokenize_all(tok, examples, "plain", 160, load_processor(tiny_llava))
+    assert dropped == 0 and len(rows) == 6
+    image_id = tok.convert_tokens_to_ids("<image>")
+    for ex, row in zip(examples, rows):
+        answer = tok(ex.response, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+        assert [x for x in row["labels"] if x != IGNORE_INDEX] == answer   # labels only on the answer (+ eos)
+        n_image = row["input_ids"].count(image_id)
+        if ex.image is None:
+            assert n_image == 0 and "pixel_values" not in row
+        else:
+            assert n_image == N_IMAGE_TOKENS and tuple(row["pixel_values"].shape) == (1, 3, 32, 32)
+    batch = VisionCollator(tok)(rows)
+    assert tuple(batch["pixel_values"].shape) == (4, 3, 32, 32)
+    assert int((batch["input_ids"] == image_id).sum()) == 4 * N_IMAGE_TOKENS
+    assert batch["input_ids"].shape == batch["labels"].shape
+
+
+@pytest.mark.parametrize("mode", ["plast", "slam", "lora", "full"])
+def test_every_mode_trains_the_language_model_only(tiny_llava: Path, tmp_path: Path, mode: str) -> None:
+    run = run_finetune(_config(tiny_llava, tmp_path / mode, mode))
+    counts = check_weights(tiny_llava, run / "model", mode)   # raises if a vision/projector tensor moved
+    assert counts["changed"] > 0 and counts["vision"] > 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["examples"] == 6 and summary["global_step"] == 1 and torch.isfinite(
+        torch.tensor(summary["train_loss"]))
