@@ -56,6 +56,12 @@ def test_scripted_replies_score_the_mc_world(tiny_models: dict[str, Path], tmp_p
     assert ru["gold"] == "C" and len(ru["options"]) == 4 and ru["strict_pred"] == "C"
     if language is None:
         assert ru["completion"].endswith("Ответ — В.")   # Cyrillic Ve, the third Russian label
+        from mlreason.evaluate.rescore import run_score
+
+        rescored = run_score(tmp_path / "run" / "completions.jsonl", ["polymath"], output_dir=tmp_path / "score",
+                             console=Console(quiet=True))   # `mlreason score` reads the options back
+        per_lang = rescored["datasets"]["mmworld"]["per_language"]
+        assert {(r["acc_strict"], r["acc_flexible"], r["lc"]) for r in per_lang.values()} == {(1.0, 1.0, 1.0)}
 
 
 def test_mc_prompt_carries_the_options_with_the_language_labels(tiny_models: dict[str, Path], tmp_path) -> None:

@@ -5,6 +5,8 @@ Any layout is described by three choices (docs/adding-a-dataset.md walks through
   in long format (`language_column` names the column holding each row's language);
 - alignment: row i is the same problem in every language (MGSM, MSVAMP), or `id_column` names
   the column that identifies a problem across languages (long format, MMATH's `gid`);
+- multiple choice (optional): `answer_type: choice` with `fields.options` or `fields.option_columns`,
+  and `fields.image` for an image per row (mlreason.data.multimodal reads both);
 - levels (optional): `levels: [low, medium, high, top]` with `{level}` in the file pattern / hub
   split, or `level_column`; results then gain PolyMath's difficulty-weighted accuracy.
 

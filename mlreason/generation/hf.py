@@ -4,6 +4,9 @@
     gen = make_generator("hf", "artifacts/tiny/qwen2", batch_size=8)
     outs = gen.generate(["Q: 2+2?\nA:"], SamplingParams(n=4, temperature=1.0, seed=1, stop=("\n",)))
 
+With `images=` (one per prompt), a VLM's processor encodes each (text, image) pair instead
+(`pixel_values` reach `model.generate`); the prompt gets the processor's image placeholder in front
+unless a chat template already wrote it.
 Results follow vLLM's conventions so the backends are interchangeable: text without special
 tokens and cut before the first stop string; token_ids up to and including the token that
 ended generation; finish_reason "stop" or "length". Sampling is seeded per batch inside a forked
