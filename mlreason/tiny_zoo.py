@@ -75,14 +75,15 @@ def _configs(ids: dict[str, int], vocab: int) -> dict[str, Callable[[], Any]]:
 ZOO: tuple[str, ...] = ("llama", "qwen2", "qwen3", "gemma2", "gemma3_text", "gemma3_vlm", "qwen2_vl", "llava",
                         "mixtral", "qwen2_moe", "gpt_neox", "gpt2", "olmo2", "phi3")
 EXTRA_TOKENS = 8   # vocabulary rows past the tokenizer's, for VLM placeholder ids
-# the tiny tokenizer's ChatML, with content parts: an image part becomes "<image>\n" (the processor expands it)
-VLM_CHATML_TEMPLATE = (
-    "{%- for message in messages %}{{- '<|im_start|>' + message['role'] + '\\n' }}"
-    "{%- if message['content'] is string %}{{- message['content'] }}{%- else %}{%- for part in message['content'] %}"
-    "{%- if part['type'] == 'image' %}{{- '<image>\\n' }}{%- else %}{{- part['text'] }}{%- endif %}"
-    "{%- endfor %}{%- endif %}{{- '<|im_end|>\\n' }}{%- endfor %}"
-    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
-)
+# the tiny tokenizer's ChatML, with content parts: an image part becomes the processor's placeholder
+# ("<image>\n" for LLaVA, "<start_of_image>" for Gemma 3), which the processor expands
+def vlm_chat_template(placeholder: str) -> str:
+    return ("{%- for message in messages %}{{- '<|im_start|>' + message['role'] + '\\n' }}"
+            "{%- if message['content'] is string %}{{- message['content'] }}{%- else %}"
+            "{%- for part in message['content'] %}"
+            "{%- if part['type'] == 'image' %}{{- '" + placeholder + "' }}{%- else %}{{- part['text'] }}{%- endif %}"
+            "{%- endfor %}{%- endif %}{{- '<|im_end|>\\n' }}{%- endfor %}"
+            "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}")
 
 
 def build_zoo(out_dir: str | Path, tokenizer_dir: str | Path, archs: Sequence[str] = ZOO,
@@ -107,8 +108,8 @@ def build_zoo(out_dir: str | Path, tokenizer_dir: str | Path, archs: Sequence[st
         out[arch] = Path(out_dir) / arch
         model.save_pretrained(out[arch], safe_serialization=True)
         tok.save_pretrained(out[arch])
-        if arch == "llava":
-            llava_processor(tokenizer_dir, len(tok)).save_pretrained(out[arch])
+        if arch in PROCESSORS:
+            PROCESSORS[arch](tokenizer_dir, len(tok)).save_pretrained(out[arch])
     return out
 
 
@@ -132,4 +133,31 @@ def llava_processor(tokenizer_dir: str | Path, n_text: int) -> Any:
     images = ImageProcessor(size={"height": size, "width": size}, do_center_crop=False)
     return LlavaProcessor(image_processor=images, tokenizer=tok, patch_size=_vision()["patch_size"],
                           vision_feature_select_strategy="default", num_additional_image_tokens=1,
-                          chat_template=VLM_CHATML_TEMPLATE)
+                          chat_template=vlm_chat_template("<image>\\n"))
+
+
+def gemma3_processor(tokenizer_dir: str | Path, n_text: int) -> Any:
+    """The tiny Gemma 3's processor: <end_of_image>, <start_of_image>, <image_soft_token> at the config's
+    eoi/boi/image ids (the last three EXTRA_TOKENS rows), a SigLIP-style image processor at 32x32 and
+    4 soft tokens per image (mm_tokens_per_image)."""
+    from transformers import AutoTokenizer, Gemma3Processor
+
+    try:
+        from transformers import Gemma3ImageProcessorPil as ImageProcessor  # no torchvision needed
+    except ImportError:
+        from transformers import Gemma3ImageProcessor as ImageProcessor
+    tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    names = {"eoi_token": "<end_of_image>", "boi_token": "<start_of_image>", "image_token": "<image_soft_token>"}
+    fillers = [f"<|zoo_extra_{i}|>" for i in range(EXTRA_TOKENS - 3)]
+    tok.add_special_tokens({"additional_special_tokens": [*fillers, *names.values()]})
+    tok._set_model_specific_special_tokens(special_tokens=names)   # boi_token_id etc., as Gemma's tokenizer has
+    if tok.convert_tokens_to_ids("<image_soft_token>") != n_text + EXTRA_TOKENS - 1:
+        raise UserError("tiny Gemma 3 tokenizer: <image_soft_token> is not at the config's image_token_id")
+    size = _vision()["image_size"]
+    return Gemma3Processor(image_processor=ImageProcessor(size={"height": size, "width": size}), tokenizer=tok,
+                           image_seq_length=4, chat_template=vlm_chat_template("<start_of_image>"))
+
+
+# VLMs saved with a processor (image questions through evaluate and finetune). Qwen2-VL has none: its
+# processor needs a video processor, which needs torchvision (not installed on CPU here).
+PROCESSORS: dict[str, Callable[[str | Path, int], Any]] = {"llava": llava_processor, "gemma3_vlm": gemma3_processor}

@@ -4,8 +4,8 @@
 
 A scripted generator that names the gold option after a worked sentence in the question's language scores
 strict = flexible = LC = 100 on the tiny multimodal world (data/mmworld) in every language; the same replies
-in English keep accuracy and score LC 0 off English. A tiny random LLaVA (mlreason.tiny_zoo) runs through
-`evaluate` with its processor feeding the images: its accuracy is whatever it is, the counts are fixed.
+in English keep accuracy and score LC 0 off English. Tiny random LLaVA and Gemma 3 models (mlreason.tiny_zoo)
+run through `evaluate` with their processors feeding the images: its accuracy is whatever it is, the counts are fixed.
 """
 
 from __future__ import annotations
@@ -125,21 +125,23 @@ def test_shipped_mmworld_equals_a_regeneration(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_llava(tiny_tokenizer_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_vlms(tiny_tokenizer_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from mlreason.tiny_zoo import build_zoo
 
-    return build_zoo(tmp_path_factory.mktemp("zoo"), tiny_tokenizer_path, ["llava"])["llava"]
+    return build_zoo(tmp_path_factory.mktemp("zoo"), tiny_tokenizer_path, ["llava", "gemma3_vlm"])
 
 
-@pytest.mark.parametrize("chat", [False, True])
-def test_tiny_llava_evaluates_image_questions(tiny_llava: Path, tmp_path: Path, chat: bool, monkeypatch) -> None:
+@pytest.mark.parametrize("arch,chat", [("llava", False), ("llava", True), ("gemma3_vlm", False),
+                                       ("gemma3_vlm", True)])
+def test_tiny_vlm_evaluates_image_questions(tiny_vlms: dict[str, Path], tmp_path: Path, arch: str, chat: bool,
+                                            monkeypatch) -> None:
     from mlreason.generation.hf import HFGenerator
 
     seen: list[int] = []   # pixel_values rows per batch: the images reached the model
     encoded = HFGenerator._generate_encoded
     monkeypatch.setattr(HFGenerator, "_generate_encoded", lambda self, enc, *a, **k: (
         seen.append(enc["pixel_values"].shape[0]), encoded(self, enc, *a, **k))[1])
-    cfg = _config(tiny_llava, tmp_path / "run", "data.languages=[en, ru, zh]", "data.limit=3",
+    cfg = _config(tiny_vlms[arch], tmp_path / "run", "data.languages=[en, ru, zh]", "data.limit=3",
                   "generation.max_tokens=6", "model.device=cpu", f"model.chat_template={str(chat).lower()}")
     results = run_evaluate(cfg, Console(quiet=True))
     res = results["datasets"]["mmworld"]

@@ -14,6 +14,7 @@ import torch
 
 from mlreason.arch_matrix import LAYER, check_weights
 from mlreason.config import build_config
+from mlreason.data.multimodal import image_placeholder
 from mlreason.finetune.config import FinetuneConfig
 from mlreason.finetune.data import IGNORE_INDEX, VisionCollator, build_examples, tokenize_all
 from mlreason.finetune.train import run_finetune
@@ -27,10 +28,15 @@ DATA = {"sources": [
 
 
 @pytest.fixture(scope="module")
-def tiny_llava(tiny_tokenizer_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_vlms(tiny_tokenizer_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from mlreason.tiny_zoo import build_zoo
 
-    return build_zoo(tmp_path_factory.mktemp("zoo"), tiny_tokenizer_path, ["llava"])["llava"]
+    return build_zoo(tmp_path_factory.mktemp("zoo"), tiny_tokenizer_path, ["llava", "gemma3_vlm"])
+
+
+@pytest.fixture(scope="module")
+def tiny_llava(tiny_vlms: dict[str, Path]) -> Path:
+    return tiny_vlms["llava"]
 
 
 def _config(model: Path, out: Path, mode: str) -> FinetuneConfig:
@@ -66,12 +72,16 @@ def test_image_rows_mask_the_prompt_and_batch_with_text_rows(tiny_llava: Path, t
     assert batch["input_ids"].shape == batch["labels"].shape
 
 
-@pytest.mark.parametrize("mode", ["plast", "slam", "lora", "full"])
-def test_every_mode_trains_the_language_model_only(tiny_llava: Path, tmp_path: Path, mode: str) -> None:
-    run = run_finetune(_config(tiny_llava, tmp_path / mode, mode))
-    counts = check_weights(tiny_llava, run / "model", mode)   # raises if a vision/projector tensor moved
+@pytest.mark.parametrize("arch,mode", [("llava", "plast"), ("llava", "slam"), ("llava", "lora"), ("llava", "full"),
+                                       ("gemma3_vlm", "plast"), ("gemma3_vlm", "full")])
+def test_every_mode_trains_the_language_model_only(tiny_vlms: dict[str, Path], tmp_path: Path, arch: str,
+                                                   mode: str) -> None:
+    run = run_finetune(_config(tiny_vlms[arch], tmp_path / mode, mode))
+    counts = check_weights(tiny_vlms[arch], run / "model", mode)   # raises if a vision/projector tensor moved
     assert counts["changed"] > 0 and counts["vision"] > 0
-    assert load_processor(run / "model").image_token == "<image>"   # the processor travels with the model
+    # the processor travels with the model
+    placeholder = {"llava": "<image>", "gemma3_vlm": "<start_of_image>"}[arch]
+    assert image_placeholder(load_processor(run / "model")) == placeholder
     summary = json.loads((run / "summary.json").read_text())
     assert summary["examples"] == 6 and summary["global_step"] == 1 and torch.isfinite(
         torch.tensor(summary["train_loss"]))

@@ -123,6 +123,12 @@ def load_image(ref: Any) -> Any:
     raise UserError(f"cannot read an image from a {type(ref).__name__}; give a path, bytes or base64 text")
 
 
+def image_placeholder(processor: Any) -> str:
+    """The text a processor expands into a prompt's image tokens: Gemma 3's "<start_of_image>", else its image
+    token (LLaVA's "<image>")."""
+    return getattr(processor, "boi_token", None) or getattr(processor, "image_token", None) or "<image>"
+
+
 def choice_prompt(example: Example, style: str) -> str:
     """Question, the options with the language's labels, the instruction, then the style's answer slot."""
     from mlreason.evaluate.choice import option_block

@@ -185,12 +185,14 @@ def tokenize_example(tokenizer: Any, ex: SFTExample, fmt: str, cutoff: int,
         return None
     ids = (p_ids + r_ids)[:cutoff]
     labels = ([IGNORE_INDEX] * len(p_ids) + r_ids)[:cutoff]
+    if "token_type_ids" in vision:   # per token (Gemma 3 marks its image tokens): a text key, padded with 0
+        vision["token_type_ids"] = (vision["token_type_ids"][0].tolist() + [0] * len(r_ids))[:cutoff]
     return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels, **vision}
 
 
 def _image_prompt(processor: Any, ex: SFTExample, fmt: str) -> tuple[list[int], dict[str, Any]]:
     """(prompt ids with the image tokens expanded, the processor's image tensors with their batch dim of 1)."""
-    from mlreason.data.multimodal import load_image
+    from mlreason.data.multimodal import image_placeholder, load_image
     from mlreason.generation.base import apply_chat_template
 
     if processor is None:
@@ -198,8 +200,8 @@ def _image_prompt(processor: Any, ex: SFTExample, fmt: str) -> tuple[list[int], 
     if fmt == "chat":
         text = apply_chat_template(processor, ex.prompt.rstrip(), image=True)
     else:
-        text = f"{getattr(processor, 'image_token', None) or '<image>'}\n{ex.prompt}"
-    enc = processor(text=[text], images=[load_image(ex.image)], return_tensors="pt", add_special_tokens=False)
+        text = f"{image_placeholder(processor)}\n{ex.prompt}"
+    enc = processor(text=[text], images=[[load_image(ex.image)]], return_tensors="pt", add_special_tokens=False)
     vision = {k: v for k, v in enc.items() if k not in ("input_ids", "attention_mask")}
     return enc["input_ids"][0].tolist(), vision
 
@@ -214,7 +216,7 @@ def tokenize_all(tokenizer: Any, examples: list[SFTExample], fmt: str, cutoff: i
     return kept, len(rows) - len(kept)
 
 
-TEXT_KEYS = ("input_ids", "attention_mask", "labels")
+TEXT_KEYS = ("input_ids", "attention_mask", "labels", "token_type_ids")
 
 
 class VisionCollator:
@@ -230,7 +232,10 @@ class VisionCollator:
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
         import torch
 
-        batch = self.text([{k: f[k] for k in TEXT_KEYS if k in f} for f in features])
+        typed = any("token_type_ids" in f for f in features)   # text rows get all-zero types beside image rows
+        batch = self.text([{**{k: f[k] for k in TEXT_KEYS if k in f},
+                            **({"token_type_ids": f.get("token_type_ids", [0] * len(f["input_ids"]))} if typed
+                               else {})} for f in features])
         for key in dict.fromkeys(k for f in features for k in f if k not in TEXT_KEYS):
             batch[key] = torch.cat([f[key] for f in features if key in f])
         return batch

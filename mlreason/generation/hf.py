@@ -91,12 +91,12 @@ class HFGenerator:
 
         A prompt without the processor's image placeholder gets it in front (the LLaVA layout
         "<image>\nquestion"); a chat template with an image part has already written it."""
-        from mlreason.data.multimodal import load_image
+        from mlreason.data.multimodal import image_placeholder, load_image
 
         if len(images) != len(prompts) or any(x is None for x in images):
             raise UserError("a batch mixes prompts with and without images; evaluate image and text datasets apart")
         processor = self._processor()
-        token = getattr(processor, "image_token", None) or "<image>"
+        token = image_placeholder(processor)
         texts = [p if token in p else f"{token}\n{p}" for p in prompts]
         pictures = [load_image(x) for x in images]
         sample = sampling.temperature > 0
@@ -108,7 +108,8 @@ class HFGenerator:
         self.model.eval()
         try:
             for b, batch in enumerate(batches):
-                enc = processor(text=[texts[i] for i in batch], images=[pictures[i] for i in batch],
+                # one list of images per text: Gemma 3's processor needs the nesting, LLaVA's accepts it
+                enc = processor(text=[texts[i] for i in batch], images=[[pictures[i]] for i in batch],
                                 return_tensors="pt", padding=True)
                 for i, completion in zip(batch, self._generate_encoded(enc, sampling, seed=sampling.seed + b)):
                     per_prompt[i].append(completion)
