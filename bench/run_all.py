@@ -205,6 +205,41 @@ def parse_rl(stdout: str) -> list[Row]:
     return rows
 
 
+# ---- evaluate_peer.py: mlreason evaluate vs lm-evaluation-harness on MGSM native-CoT ------------
+# "mlreason/lm-eval questions-per-second ratio: 12.274x; generation only 0.863x; identical prompts: 8/8;
+#  identical greedy completions: 8/8"
+EVALUATE_RATIO = re.compile(r"^mlreason/lm-eval questions-per-second ratio: ([\d.]+)x; generation only ([\d.]+)x; "
+                            r"identical prompts: (\d+)/(\d+); identical greedy completions: (\d+)/(\d+)", re.M)
+# "lm-eval (hf)       9.97 s    0.802 questions/s   generation only     0.18 s   44.915 questions/s"
+EVALUATE_TOOL = re.compile(r"^(lm-eval|mlreason) \(hf\)\s+([\d.]+) s\s+([\d.]+) questions/s\s+generation only\s+"
+                           r"([\d.]+) s\s+([\d.]+) questions/s", re.M)
+# "evaluate scaling: 4x questions (32) 1.10 s; time per question 4x/1x: 0.339"
+EVALUATE_SCALING = re.compile(r"^evaluate scaling: (\d+)x questions \((\d+)\) ([\d.]+) s; "
+                              r"time per question \d+x/1x: ([\d.]+)", re.M)
+
+
+def parse_evaluate(stdout: str) -> list[Row]:
+    m = _search(EVALUATE_RATIO, stdout, "'mlreason/lm-eval questions-per-second ratio'")
+    tools = {t[1]: (float(t[3]), float(t[5])) for t in EVALUATE_TOOL.finditer(stdout)}
+    rates = "; ".join(f"{k} {q:.2f} q/s (generation only {g:.2f} q/s)" for k, (q, g) in tools.items())
+    rows = [Row("mlreason evaluate vs lm-eval (hf): questions/s", float(m[1]), ">= 1.0",
+                f"{rates}; generation-only ratio {float(m[2]):.3f}x; identical prompts {m[3]}/{m[4]}, "
+                f"identical greedy completions {m[5]}/{m[6]}")]
+    for s in EVALUATE_SCALING.finditer(stdout):
+        rows.append(Row(f"evaluate time per question: {s[1]}x vs 1x questions", float(s[4]), "<= 1.1",
+                        f"{s[2]} questions in {float(s[3]):.2f} s"))
+    return rows
+
+
+def lm_eval_python(opts: argparse.Namespace) -> str:
+    """The interpreter for evaluate_peer.py: --lm-eval-python, else the repo's side venv .venv-lmeval (lm-eval
+    where installing it into the project's venv would change pinned packages), else this one."""
+    if opts.lm_eval_python:
+        return opts.lm_eval_python
+    side = REPO / ".venv-lmeval" / "bin" / "python"
+    return str(side) if side.is_file() else sys.executable
+
+
 # ---- langid_accuracy.py: the default detector against the best other one, from --json ------------
 # [{"detector": "lingua", "candidates": "mgsm-11", "acc@20": 0.9545, "ms@20": 0.17, ...}, ...]
 def parse_langid(rows: list[dict], default: str) -> list[Row]:
@@ -234,6 +269,7 @@ class Bench:
     parse: Callable[[str, Path], list[Row]]                  # (stdout, artifact folder) -> rows
     needs_vllm: bool = False
     shaped: bool = True                                      # runs at every shape (False: no model in it)
+    python: Callable[[argparse.Namespace], str] = lambda opts: sys.executable   # the interpreter to run it with
 
 
 SIZES = {  # (quick, default, real shape) settings, CPU-sized; `--args NAME=...` scales them up on a GPU
@@ -247,6 +283,8 @@ SIZES = {  # (quick, default, real shape) settings, CPU-sized; `--args NAME=...`
     "rl": ("--steps 2 --warmup 1 --rounds 1 --prompts 2 --group 4 --completion-tokens 16",
            "--steps 3 --warmup 1 --rounds 1 --prompts 4 --group 4 --completion-tokens 32",
            "--steps 1 --warmup 1 --rounds 1 --prompts 1 --group 2 --completion-tokens 8"),
+    "evaluate": ("--limit 4 --max-tokens 16 --batch-size 8", "--limit 8 --max-tokens 32 --batch-size 8 --scales 1,4",
+                 "--limit 2 --max-tokens 8 --batch-size 4"),
     "langid": ("--per-language 20 --lengths 20", "--per-language 50 --lengths 20 40",
                "--per-language 50 --lengths 20 40"),
 }
@@ -299,6 +337,10 @@ def _rl_argv(opts: argparse.Namespace, art: Path) -> list[str]:
     return _size("rl", opts) + ["--backends", "hf" if opts.no_vllm else "hf,vllm"] + _common(opts)
 
 
+def _evaluate_argv(opts: argparse.Namespace, art: Path) -> list[str]:
+    return _size("evaluate", opts) + _common(opts)
+
+
 def _langid_argv(opts: argparse.Namespace, art: Path) -> list[str]:
     # Restricted to the 11 MGSM languages only: unrestricted lingua/langid take over a minute to load.
     return _size("langid", opts) + ["--candidates", "mgsm-11", "--json", str(art / "langid_accuracy.json")]
@@ -321,6 +363,8 @@ BENCHES = (
     Bench("probe", "probe_overhead.py", _probe_argv, lambda out, art: parse_probe(out)),
     Bench("finetune", "finetune_step.py", _finetune_argv, _finetune_parse),
     Bench("rl", "rl_step.py", _rl_argv, lambda out, art: parse_rl(out)),
+    Bench("evaluate", "evaluate_peer.py", _evaluate_argv, lambda out, art: parse_evaluate(out),
+          python=lm_eval_python),
     Bench("langid", "langid_accuracy.py", _langid_argv, _langid_parse, shaped=False),
 )
 
@@ -354,11 +398,14 @@ def _communicate(cmd: list[str], timeout: float) -> tuple[int | None, str, str]:
         raise
 
 
+SKIP_LINE = re.compile(r"^SKIP: (.+)$", re.M)   # a script's one-line reason for not running here
+
+
 def run_bench(bench: Bench, opts: argparse.Namespace, out: Path, extra: list[str]) -> Result:
     """Run one script, keep its logs and JSON in `out`, and read its rows (or why it FAILED)."""
     with tempfile.TemporaryDirectory(prefix=f"run_all-{bench.name}-") as tmp:
         art = Path(tmp)
-        cmd = [sys.executable, str(BENCH_DIR / bench.script), *bench.argv(opts, art), *extra]
+        cmd = [bench.python(opts), str(BENCH_DIR / bench.script), *bench.argv(opts, art), *extra]
         result = Result(bench.name, cmd, shape=shape_label(opts))
         start = time.perf_counter()
         rc, stdout, stderr = _communicate(cmd, opts.timeout)
@@ -367,8 +414,11 @@ def run_bench(bench: Bench, opts: argparse.Namespace, out: Path, extra: list[str
         _write_text(out / f"{bench.name}.stderr.log", stderr)
         for path in art.glob("*.json"):
             _write_text(out / path.name, path.read_text())
+        skip = SKIP_LINE.search(stdout)
         if rc is None:
             result.status, result.error = "FAILED", f"timed out after {opts.timeout:.0f} s: {last_line(stderr)}"
+        elif rc == 0 and skip is not None:   # the script cannot run here (a missing optional package): say why
+            result.status, result.error = "skipped", skip[1].strip()
         elif rc != 0:
             result.status, result.error = "FAILED", last_line(stderr) or last_line(stdout) or f"exit code {rc}"
         else:
@@ -438,6 +488,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--dtype", help="float32 | bfloat16 | ... (default: each script's own)")
     ap.add_argument("--args", dest="extra", type=_extra, action="append", default=[], metavar='NAME="ARGS"',
                     help="extra arguments for one script, appended last (repeatable)")
+    ap.add_argument("--lm-eval-python", help="interpreter with lm_eval for evaluate_peer.py "
+                                             "(default: .venv-lmeval/bin/python if present, else this one)")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per script before it is killed")
     opts = ap.parse_args(argv)
     if opts.shapes is None:  # a --model/--preset/--shape given replaces the tiny one and is the only shape
@@ -508,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             console.print(f"[bold]\\[{i}/{len(pairs)}] {bench.name}[/] at {shape} ({bench.script}) ...",
                           highlight=False)
-            needs_folder = bench.name in ("generation", "probe", "rl")
+            needs_folder = bench.name in ("generation", "probe", "rl", "evaluate")
             shaped = shape_options(opts, shape, folders, Path(tmp.name), build=needs_folder)
             res = run_bench(bench, shaped, opts.out / shape if len(opts.shapes) > 1 else opts.out,
                             extra.get(bench.name, []))

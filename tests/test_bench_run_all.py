@@ -72,6 +72,45 @@ wall and process CPU seconds
   ratio mlreason vllm / hf = 0.698 wall
 """
 
+EVALUATE_OUT = """\
+model=/tmp/evaluate-peer-8f4jhyob/qwen2 device=cpu dtype=float32 languages=en,de questions=8 max_tokens=16 batch=8
+lm-eval (hf)       9.97 s    0.802 questions/s   generation only     0.18 s   44.915 questions/s
+mlreason (hf)      0.81 s    9.849 questions/s   generation only     0.21 s   38.759 questions/s
+mlreason/lm-eval questions-per-second ratio: 12.274x; generation only 0.863x; identical prompts: 8/8; \
+identical greedy completions: 7/8
+evaluate scaling: 4x questions (32) 1.10 s; time per question 4x/1x: 0.339
+"""
+
+
+def test_parse_evaluate() -> None:
+    head, scaling = run_all.parse_evaluate(EVALUATE_OUT)
+    assert head.ratio == 12.274 and head.target == ">= 1.0" and head.met is True
+    assert "identical greedy completions 7/8" in head.details and "generation-only ratio 0.863x" in head.details
+    assert "lm-eval 0.80 q/s (generation only 44.91 q/s)" in head.details
+    assert scaling.ratio == 0.339 and scaling.met is True and scaling.details == "32 questions in 1.10 s"
+    assert len(run_all.parse_evaluate(EVALUATE_OUT.split("evaluate scaling")[0])) == 1
+    with pytest.raises(run_all.ParseError):
+        run_all.parse_evaluate(PROBE_OUT)
+
+
+def test_skip_line_is_skipped_not_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    script = _fake(tmp_path, "peer", "print('SKIP: lm_eval is not installed')\n")
+    bench = run_all.Bench("peer", script, lambda opts, art: [], lambda out, art: run_all.parse_evaluate(out))
+    monkeypatch.setattr(run_all, "BENCHES", (bench,))
+    out = tmp_path / "r"
+    assert run_all.main(["--out", str(out), "--device", "cpu", "--only", "peer", "--quick"]) == 0
+    (res,) = json.loads((out / "summary.json").read_text())["results"]
+    assert res["status"] == "skipped" and res["error"] == "lm_eval is not installed" and res["rows"] == []
+
+
+def test_lm_eval_python(tmp_path: Path) -> None:
+    opts = run_all.parse_args(["--device", "cpu", "--lm-eval-python", "/x/python"])
+    assert run_all.lm_eval_python(opts) == "/x/python"
+    side = run_all.REPO / ".venv-lmeval" / "bin" / "python"
+    default = run_all.lm_eval_python(run_all.parse_args(["--device", "cpu"]))
+    assert default == (str(side) if side.is_file() else sys.executable)
+
+
 LANGID_ROWS = [  # bench/langid_accuracy.py --per-language 20 --lengths 20 --candidates all mgsm-11 --json
     {"detector": "lingua", "candidates": "all", "acc@20": 0.890909090909091, "ms@20": 23.720503177272885,
      "build_s": 20.53, "worst": "es 0.65"},
@@ -233,11 +272,12 @@ def test_two_shapes_one_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 def test_plan_and_real_shape_argv() -> None:
     quick = run_all.parse_args(["--device", "cpu", "--quick"])
     assert [(s, b.name) for s, b in run_all.plan(quick)] == [
-        ("tiny", "generation"), ("tiny", "probe"), ("tiny", "finetune"), ("tiny", "rl"), ("tiny", "langid")]
+        ("tiny", "generation"), ("tiny", "probe"), ("tiny", "finetune"), ("tiny", "rl"), ("tiny", "evaluate"),
+        ("tiny", "langid")]
     opts = run_all.parse_args(["--device", "cpu"])
-    assert [(s, b.name) for s, b in run_all.plan(opts)][5:] == [
+    assert [(s, b.name) for s, b in run_all.plan(opts)][6:] == [
         ("qwen2.5-0.5b", "generation"), ("qwen2.5-0.5b", "probe"), ("qwen2.5-0.5b", "finetune"),
-        ("qwen2.5-0.5b", "rl")]   # langid holds no model: once
+        ("qwen2.5-0.5b", "rl"), ("qwen2.5-0.5b", "evaluate")]   # langid holds no model: once
     real = run_all.argparse.Namespace(**vars(opts), run_shape="qwen2.5-0.5b", shape_model="/m/q05")
     art = Path("/art")
     by_name = {b.name: b for b in run_all.BENCHES}
@@ -271,7 +311,9 @@ def test_argv_pass_through() -> None:
     probe = by_name["probe"].argv(opts, art)
     assert "--layers" not in probe and probe[probe.index("--model") + 1] == "Qwen/Qwen2.5-0.5B"
     assert opts.extra == [("rl", ["--steps", "8", "--group", "8"])]
-    assert [b.name for b in run_all.selected(opts)] == ["generation", "probe", "finetune", "rl", "langid"]
+    assert [b.name for b in run_all.selected(opts)] == ["generation", "probe", "finetune", "rl", "evaluate", "langid"]
+    ev = by_name["evaluate"].argv(opts, art)
+    assert ev[ev.index("--model") + 1] == "Qwen/Qwen2.5-0.5B" and ev[ev.index("--limit") + 1] == "4"
     preset = run_all.parse_args(["--device", "cpu", "--model", "m", "--preset", "qwen2.5-7b"])
     probe = by_name["probe"].argv(preset, art)
     assert "--model" not in probe and probe[probe.index("--preset") + 1] == "qwen2.5-7b" and "--layers" not in probe
