@@ -127,13 +127,16 @@ def parse_probe(stdout: str) -> list[Row]:
         raise ParseError("no 'docs=... ratio lape ... plnd ...' line in the output")
     small, big = sizes[0], sizes[-1]   # (docs, tokens, plain, lape, plnd, r_lape, r_plnd, mem_plain, mem_probe)
     at = f"{int(big[1])} tokens"
-    rows = [Row("LAPE probe vs plain forward: tokens/s", big[5], ">= 0.9",
+    rows = [Row("LAPE probe vs plain forward: tokens/s", big[5], ">= 0.95",
                 f"{big[3]:.0f} vs {big[2]:.0f} tok/s at {at}; {small[5]:.3f}x at {int(small[1])} tokens"),
-            Row("PLND probe vs plain forward: tokens/s", big[6], ">= 0.9",
+            Row("PLND probe vs plain forward: tokens/s", big[6], ">= 0.95",
                 f"{big[4]:.0f} vs {big[2]:.0f} tok/s at {at}; {small[6]:.3f}x at {int(small[1])} tokens")]
     if len(sizes) > 1:
         rows.append(Row(f"probe peak memory: {int(big[0])} vs {int(small[0])} docs", big[8] / small[8], "<= 1.1",
                         f"{big[8]:.0f} vs {small[8]:.0f} MiB (plain forward {big[7]:.0f} vs {small[7]:.0f} MiB)"))
+        # time per token = 1 / (tokens/s): the larger corpus over the smaller, ~1.0 when the cost is linear
+        rows.append(Row(f"PLND probe time per token: {int(big[0])} vs {int(small[0])} docs", small[4] / big[4],
+                        "<= 1.1", f"{int(big[1])} vs {int(small[1])} tokens; LAPE {small[3] / big[3]:.3f}x"))
     return rows
 
 
@@ -189,12 +192,17 @@ RL_TRAINER = re.compile(r"^\s+(mlreason \(\w+\)|trl GRPOTrainer \(hf\))\s+wall\s
 RL_BREAKDOWN = re.compile(r"^(mlreason \(\w+\)|trl GRPOTrainer \(hf\)) breakdown \(median s/step\): (.+)$", re.M)
 
 
+# "rl scaling: group 16 (64 completions) 3.210 s/step; time per completion 16/4: 0.412"
+RL_SCALING = re.compile(r"^rl scaling: group (\d+) \((\d+) completions\) ([\d.]+) s/step; "
+                        r"time per completion \d+/(\d+): ([\d.]+)", re.M)
+
+
 def parse_rl(stdout: str) -> list[Row]:
     wall_ratio, cpu_ratio = _search(RL_TRL_RATIO, stdout, "'ratio mlreason(hf) / TRL'").groups()
     wall = {m[1]: float(m[2]) for m in RL_TRAINER.finditer(stdout)}
     ml, trl = wall.get("mlreason (hf)"), wall.get("trl GRPOTrainer (hf)")
     step = f"{ml:.2f} vs {trl:.2f} s/step; " if ml is not None and trl is not None else ""
-    rows = [Row("mlreason rl-train vs TRL GRPOTrainer: s/step", float(wall_ratio), "<= 1.0",
+    rows = [Row("mlreason rl-train vs TRL GRPOTrainer: s/step", float(wall_ratio), "<= 0.7",
                 f"{step}process CPU time ratio {float(cpu_ratio):.3f}")]
     vllm = RL_VLLM_RATIO.search(stdout)
     if vllm is not None:
@@ -202,6 +210,9 @@ def parse_rl(stdout: str) -> list[Row]:
         rows.append(Row("RL step with vLLM vs hf rollouts: s/step", float(vllm[1]), None,
                         f"{v:.2f} vs {ml:.2f} s/step" if v is not None and ml is not None else ""))
     rows += [Row(f"where the step goes: {m[1]}", None, None, m[2].strip()) for m in RL_BREAKDOWN.finditer(stdout)]
+    rows += [Row(f"rl step time per completion: group {m[1]} vs {m[4]}", float(m[5]), "<= 1.1",
+                 f"{m[2]} completions, {float(m[3]):.2f} s/step") for m in RL_SCALING.finditer(stdout)
+             if m[1] != m[4]]
     return rows
 
 
@@ -281,7 +292,7 @@ SIZES = {  # (quick, default, real shape) settings, CPU-sized; `--args NAME=...`
                  "--steps 3 --warmup 1 --batch-size 4 --seq-len 128",
                  "--steps 1 --warmup 1 --batch-size 1 --seq-len 64"),
     "rl": ("--steps 2 --warmup 1 --rounds 1 --prompts 2 --group 4 --completion-tokens 16",
-           "--steps 3 --warmup 1 --rounds 1 --prompts 4 --group 4 --completion-tokens 32",
+           "--steps 3 --warmup 1 --rounds 1 --prompts 4 --group 4 --completion-tokens 32 --groups 4,8,16",
            "--steps 1 --warmup 1 --rounds 1 --prompts 1 --group 2 --completion-tokens 8"),
     "evaluate": ("--limit 4 --max-tokens 16 --batch-size 8", "--limit 8 --max-tokens 32 --batch-size 8 --scales 1,4",
                  "--limit 2 --max-tokens 8 --batch-size 4"),
@@ -398,6 +409,14 @@ def _communicate(cmd: list[str], timeout: float) -> tuple[int | None, str, str]:
         raise
 
 
+# Targets that differ at a real (0.5B-7B) shape from the tiny one each parser sets (issue 17): a lighter probe
+# relative to bigger matmuls, no rl-train target (reported only), and vLLM rollouts 1.5x hf's speed.
+REAL_SHAPE_TARGETS = {
+    "LAPE probe vs plain forward: tokens/s": ">= 0.97",
+    "PLND probe vs plain forward: tokens/s": ">= 0.97",
+    "mlreason rl-train vs TRL GRPOTrainer: s/step": None,
+    "RL step with vLLM vs hf rollouts: s/step": "<= 0.667",
+}
 SKIP_LINE = re.compile(r"^SKIP: (.+)$", re.M)   # a script's one-line reason for not running here
 
 
@@ -424,6 +443,9 @@ def run_bench(bench: Bench, opts: argparse.Namespace, out: Path, extra: list[str
         else:
             try:
                 result.rows = bench.parse(stdout, art)
+                if _real(opts):
+                    for row in result.rows:
+                        row.target = REAL_SHAPE_TARGETS.get(row.compared, row.target)
             except (ParseError, KeyError, ValueError, OSError) as exc:  # the script's output changed shape
                 result.status, result.error = "FAILED", f"output not understood: {exc}"
     return result

@@ -148,9 +148,11 @@ def test_parse_generation() -> None:
 
 
 def test_parse_probe() -> None:
-    lape, plnd, mem = run_all.parse_probe(PROBE_OUT)
+    lape, plnd, mem, per_token = run_all.parse_probe(PROBE_OUT)
     assert (lape.ratio, plnd.ratio) == (0.931, 0.925)           # the larger corpus counts
-    assert lape.met is True and plnd.met is True
+    assert lape.met is False and plnd.met is False and lape.target == ">= 0.95"
+    assert per_token.ratio == pytest.approx(5329 / 5239) and per_token.compared.endswith("32 vs 8 docs")
+    assert per_token.details == f"1620 vs 425 tokens; LAPE {5502 / 5274:.3f}x"
     assert "5274 vs 5666 tok/s at 1620 tokens" in lape.details and "0.958x at 425 tokens" in lape.details
     assert mem.ratio == pytest.approx(596.7 / 597.7) and mem.compared == "probe peak memory: 32 vs 8 docs"
 
@@ -179,11 +181,17 @@ def test_parse_rl() -> None:
                                 "sync 0.000, other 0.017")
     assert trl_parts.compared == "where the step goes: trl GRPOTrainer (hf)"
     assert trl_parts.details.endswith("other 0.004")
-    assert trl.ratio == 4.348 and trl.target == "<= 1.0" and trl.met is False
+    assert trl.ratio == 4.348 and trl.target == "<= 0.7" and trl.met is False
     assert trl.details == "12.62 vs 2.90 s/step; process CPU time ratio 2.950"
     assert vllm.ratio == 0.698 and vllm.target is None and vllm.details == "8.81 vs 12.62 s/step"
     hf_only = RL_OUT.replace("  ratio mlreason vllm / hf = 0.698 wall\n", "")
     assert len(run_all.parse_rl(hf_only)) == 3
+    scaled = run_all.parse_rl(
+        RL_OUT + "rl scaling: group 4 (16 completions) 1.000 s/step; time per completion 4/4: 1.000\n"
+        "rl scaling: group 16 (64 completions) 3.200 s/step; time per completion 16/4: 0.800\n")
+    assert [(r.compared, r.ratio, r.met) for r in scaled[4:]] == [
+        ("rl step time per completion: group 16 vs 4", 0.8, True)]
+    assert scaled[4].details == "64 completions, 3.20 s/step"
 
 
 def test_parse_langid() -> None:
@@ -244,7 +252,7 @@ def test_failures_reported_and_exit_code(tmp_path: Path, monkeypatch: pytest.Mon
     assert by_name["garbage"]["status"] == "FAILED" and "output not understood" in by_name["garbage"]["error"]
     assert by_name["slow"]["status"] == "FAILED" and by_name["slow"]["error"].startswith("timed out after 3 s")
     assert by_name["good"]["status"] == "ok" and [r["ratio"] for r in by_name["good"]["rows"]][:2] == [0.931, 0.925]
-    assert by_name["good"]["rows"][0]["met"] is True
+    assert by_name["good"]["rows"][0]["met"] is False   # 0.931 < 0.95
     assert (out / "boom.stdout.log").read_text() == "started\n"
     assert "ValueError: bad shape 3" in (out / "boom.stderr.log").read_text()
     printed = capsys.readouterr().out
@@ -264,6 +272,8 @@ def test_two_shapes_one_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     summary = json.loads((out / "summary.json").read_text())
     assert [(r["name"], r["shape"]) for r in summary["results"]] == [("good", "tiny"), ("good", "qwen2.5-0.5b")]
     assert summary["options"]["shapes"] == ["tiny", "qwen2.5-0.5b"]
+    targets = [[r["target"] for r in res["rows"]][:2] for res in summary["results"]]
+    assert targets == [[">= 0.95", ">= 0.95"], [">= 0.97", ">= 0.97"]]   # REAL_SHAPE_TARGETS at 0.5B
     assert (out / "tiny" / "good.stdout.log").is_file() and (out / "qwen2.5-0.5b" / "good.stdout.log").is_file()
     printed = capsys.readouterr().out
     assert printed.count("0.931x") == 2 and "qwen2.5-0.5b" in printed
