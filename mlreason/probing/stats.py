@@ -70,8 +70,10 @@ class ActivationRecorder:
             if plnd_top_k else []
         self._sq: list[torch.Tensor | None] = [None] * n_layers   # PLND: sum_t h^2 per document [B, width]
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
-        self._index: torch.Tensor | None = None
+        self._index: torch.Tensor | None = None     # real positions of the flattened batch; None: all
         self._mask: torch.Tensor | None = None
+        self._mask_f: torch.Tensor | None = None    # [B, T, 1] float32 mask for PLND; None: no padding
+        self._docs: torch.Tensor | None = None      # rows with a real token; None: all
 
     def __enter__(self) -> ActivationRecorder:
         try:
@@ -107,8 +109,13 @@ class ActivationRecorder:
         self.n_docs += int(mask.any(dim=1).sum())
         device = self.over.device
         self._mask = mask.to(device)
-        # when every position is real, skip the gather (the common case for equal-length batches)
-        self._index = None if bool(flat.all()) else torch.nonzero(flat).flatten().to(device)
+        # when every position is real, skip the gather (the common case for equal-length batches); the
+        # indices are found on the host from the CPU mask, so no hook or flush waits on the device for them
+        full = bool(flat.all())
+        self._index = None if full else torch.nonzero(flat).flatten().to(device)
+        self._mask_f = None if full else self._mask.to(torch.float32).unsqueeze(-1)   # [B, T, 1] for PLND
+        rows = mask.any(dim=1)
+        self._docs = None if bool(rows.all()) else torch.nonzero(rows).flatten().to(device)
 
     def _act_hook(self, layer: int, group: NeuronGroup) -> Callable[..., None]:
         cols = slice(group.offset, group.offset + group.width)
@@ -124,9 +131,14 @@ class ActivationRecorder:
     def _down_hook(self, layer: int, group: NeuronGroup) -> Callable[..., None]:
         def hook(module: nn.Module, args: tuple) -> None:
             # [B, T, I]; a shared expert sees the batch flattened to [B * T, I] (Qwen2-MoE)
-            h = args[0].float().reshape(*self._mask.shape, -1)
-            mask = self._mask.to(h.dtype).unsqueeze(-1)           # [B, T, 1]
-            self._doc_sq(layer, group.offset, (h * h * mask).sum(dim=1))
+            x = args[0].reshape(*self._mask.shape, -1)
+            h = x.float()
+            # one [B, T, I] temporary, squared and masked in place (h is the module's input only when it was
+            # float32 already); the same products and the same sum over T as (h * h * mask).sum(1), bit for bit
+            sq = h.mul_(h) if h is not x else h * h
+            if self._mask_f is not None:                           # padding: x 0.0, as the mask product did
+                sq.mul_(self._mask_f)
+            self._doc_sq(layer, group.offset, sq.sum(dim=1))
         return hook
 
     def _experts_hook(self, layer: int, group: NeuronGroup) -> Callable[..., None]:
@@ -153,22 +165,28 @@ class ActivationRecorder:
 
     def _doc_sq(self, layer: int, offset: int, sq: torch.Tensor) -> None:
         """Add sum_t h^2 per document ([B, w]) into the layer's PLND buffer at columns offset..offset+w."""
+        sq = sq.to(self.over.device)
+        if self._sq[layer] is None and offset == 0 and sq.shape[1] == self.over.shape[1]:
+            self._sq[layer] = sq          # a dense layer's one group: 0.0 + sq would change nothing (sq >= +0.0)
+            return
         if self._sq[layer] is None:
             self._sq[layer] = torch.zeros(sq.shape[0], self.over.shape[1], device=self.over.device)
-        self._sq[layer][:, offset:offset + sq.shape[1]] += sq.to(self.over.device)
+        self._sq[layer][:, offset:offset + sq.shape[1]] += sq
 
     def _flush(self) -> None:
         """PLND after a batch: ||h[:, j]||_2 * ||W_down[:, j]||_2 per document, then its per-layer top-k."""
         if self._mask is None:
             return
-        docs = self._mask.any(dim=1)
         for layer, sq in enumerate(self._sq):
             if sq is None:
                 continue
             importance = sq.sqrt() * self.wnorm[layer]             # [B, width]
+            if self._docs is not None:                             # rows without a real token have no top-k
+                importance = importance.index_select(0, self._docs)
             k = min(self.plnd_top_k, importance.shape[-1])
-            top = importance[docs].topk(k, dim=-1).indices.flatten()
-            self.topk[layer] += torch.bincount(top, minlength=importance.shape[-1])
+            top = importance.topk(k, dim=-1).indices.flatten()
+            # index_add_ rather than bincount: the same integer counts, and no device -> host sync on CUDA
+            self.topk[layer].index_add_(0, top, torch.ones_like(top))
             self._sq[layer] = None
 
     def take(self) -> tuple[torch.Tensor, torch.Tensor, int, int]:
