@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import re
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +86,14 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value) or str(value).strip() in ("", "nan")
 
 
+def _is_base64(text: str) -> bool:
+    try:
+        base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
 def resolve_image(value: Any, base: Path | None) -> Any:
     """A reference `load_image` reads: relative paths become absolute (against `base`); others pass as they are."""
     if _missing(value):
@@ -95,7 +102,7 @@ def resolve_image(value: Any, base: Path | None) -> Any:
         path = (base / value).resolve()
         if path.is_file():
             return str(path)
-        if not re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", value) or len(value) % 4:   # not base64 image data
+        if not _is_base64(value):   # not base64 image data either
             raise UserError(f"image {value} not found (looked at {path}); image paths are relative to the data file")
     return value
 
