@@ -45,8 +45,29 @@ def build_model(args: argparse.Namespace) -> torch.nn.Module:
         cfg = cls(hidden_size=hidden, intermediate_size=inter, num_hidden_layers=args.layers or layers,
                   num_attention_heads=heads, num_key_value_heads=kv, vocab_size=vocab, tie_word_embeddings=False)
         torch.manual_seed(0)
-        model = AutoModelForCausalLM.from_config(cfg, dtype=dtype)
+        with torch.device(args.device):   # initialise where it is fast (a 7B random init on the host takes minutes)
+            model = AutoModelForCausalLM.from_config(cfg, dtype=dtype)
     return model.to(args.device).eval()
+
+
+def profile_modes(model: torch.nn.Module, batch: tuple, device: str, rows: int = 12) -> None:
+    """torch.profiler over one batch per mode (after the timed runs): where each mode's time goes."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = device.startswith("cuda")
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    key = "self_cuda_time_total" if cuda else "self_cpu_time_total"
+    body, gated = decoder_forward(model), gated_mlps(model)
+    for mode in ("plain", "lape", "plnd"):
+        rec = ActivationRecorder(gated, plnd_top_k=100 if mode == "plnd" else None) if mode != "plain" else None
+        with rec if rec is not None else contextlib.nullcontext(), profile(activities=activities) as prof:
+            if rec is not None:
+                rec.set_mask(batch[1])
+            run_batch(body, *batch)
+            if rec is not None:
+                rec.take()
+            _sync(device)
+        print(f"profile {mode}:\n" + prof.key_averages().table(sort_by=key, row_limit=rows), flush=True)
 
 
 def make_batches(n_docs: int, batch_size: int, seq_len: int, vocab: int, seed: int = 0) -> list[tuple]:
@@ -156,6 +177,7 @@ def main() -> None:
     p.add_argument("--clock", choices=["wall", "cpu"], default=None,
                    help="wall time (default on CUDA) or this thread's CPU time (default on CPU: robust when other "
                         "processes share the cores; needs --threads 1)")
+    p.add_argument("--profile", action="store_true", help="after timing, print torch.profiler's top ops per mode")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     clock_name = args.clock or ("wall" if args.device.startswith("cuda") else "cpu")
@@ -179,6 +201,8 @@ def main() -> None:
         line += [f"ratio lape {seconds['plain'] / seconds['lape']:.3f}x plnd {seconds['plain'] / seconds['plnd']:.3f}x"]
         line += [f"peak MiB plain {peaks['plain'] / 2**20:.1f} probe {peaks['probe'] / 2**20:.1f}"]
         print(" | ".join(line), flush=True)
+    if args.profile:
+        profile_modes(model, make_batches(args.batch_size, args.batch_size, args.seq_len, vocab)[0], args.device)
 
 if __name__ == "__main__":
     main()

@@ -166,6 +166,11 @@ def parse_finetune(results: dict[str, dict]) -> list[Row]:
     if full is None or len(results) < 2:
         raise ParseError("finetune_step output lacks the full mode or a mode to compare with it")
     rows = []
+    if "oom" in full:   # full fine-tuning ran out of memory: each other mode's own numbers, no ratio
+        return [Row(f"{mode} vs full fine-tuning: s/step", None, "< 1.0",
+                    f"{r['sec_per_step']:.3f} s/step, peak {r['peak_mib']:.0f} MiB, trains {100 * r['share']:.2f}% "
+                    f"of parameters; full: {full['oom']}")
+                for mode, r in results.items() if mode != "full" and "oom" not in r]
     for mode, r in results.items():
         if mode == "full":
             continue

@@ -174,6 +174,15 @@ def test_parse_finetune_needs_full() -> None:
         run_all.parse_finetune({"slam": FINETUNE_JSON["results"]["slam"]})
 
 
+def test_parse_finetune_full_out_of_memory() -> None:
+    """Full fine-tuning of the 7B shape does not fit one H200: SLAM's own numbers are the row, no ratio."""
+    oom = {"mode": "full", "oom": "torch.OutOfMemoryError: CUDA out of memory"}
+    (row,) = run_all.parse_finetune({"slam": FINETUNE_JSON["results"]["slam"], "full": oom})
+    assert row.ratio is None and row.met is None
+    assert row.details == ("2.792 s/step, peak 476 MiB, trains 15.36% of parameters; "
+                           "full: torch.OutOfMemoryError: CUDA out of memory")
+
+
 def test_parse_rl() -> None:
     trl, vllm, ml_parts, trl_parts = run_all.parse_rl(RL_OUT)
     assert ml_parts.compared == "where the step goes: mlreason (hf)" and ml_parts.ratio is None

@@ -7,7 +7,8 @@
 #   BENCH_SHAPE=qwen2.5-0.5b BENCH_DEVICE=cpu bash bench/gpu/run.sh     # CPU proof run (float32, small work)
 #
 # Environment: BENCH_SHAPE (a bench/finetune_step.py SHAPES name), BENCH_DEVICE (cuda | cpu),
-# BENCH_DTYPE (default bfloat16 on cuda, float32 on cpu), BENCH_OUT (results folder), PYTHON.
+# BENCH_DTYPE (default bfloat16 on cuda, float32 on cpu), BENCH_OUT (results folder), BENCH_TIMEOUT (seconds
+# per script before it is killed, default 420), PYTHON.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SHAPE=${BENCH_SHAPE:-qwen2.5-7b}
@@ -28,5 +29,5 @@ fi
 "$PYTHON" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
       torch.cuda.get_device_name() if torch.cuda.is_available() else '')"
 exec "$PYTHON" bench/run_all.py --shapes "$SHAPE" --device "$DEVICE" --dtype "$DTYPE" --no-vllm \
-  --only probe,finetune,rl --out "$OUT" --timeout 420 \
+  --only probe,finetune,rl --out "$OUT" --timeout "${BENCH_TIMEOUT:-420}" \
   --args probe="$PROBE" --args finetune="$FINETUNE" --args rl="$RL"
