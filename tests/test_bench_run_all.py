@@ -351,3 +351,31 @@ def test_save_random_model_has_the_shape(tmp_path: Path) -> None:
         hidden, inter, layers, heads)
     assert (cfg.num_key_value_heads, cfg.vocab_size, cfg.tie_word_embeddings) == (kv, vocab, tied)
     assert cfg.eos_token_id == tok.convert_tokens_to_ids("<|im_end|>") and cfg.use_cache is True
+
+
+def test_finetune_step_reports_slam_when_full_runs_out_of_memory(tmp_path, monkeypatch, capsys) -> None:
+    """finetune_step's parent: a mode whose child dies of CUDA OOM is recorded, the others still report."""
+    import subprocess
+    import types
+
+    finetune_step = run_all._finetune_step_module()
+    slam = FINETUNE_JSON["results"]["slam"] | {"dtype": "bfloat16", "device": "cuda"}
+    oom = "Traceback ...\ntorch.OutOfMemoryError: CUDA out of memory. Tried to allocate 260.00 MiB. GPU 0 has ..."
+
+    def fake_run(cmd, **kw):  # noqa: ANN001, ANN003, ANN202
+        mode = cmd[cmd.index("--mode") + 1]
+        if mode == "slam":
+            return types.SimpleNamespace(returncode=0, stdout=json.dumps(slam) + "\n", stderr="")
+        return types.SimpleNamespace(returncode=1, stdout="", stderr=oom)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    out = tmp_path / "ft.json"
+    monkeypatch.setattr(sys, "argv", ["finetune_step.py", "--json", str(out)])
+    finetune_step.main()
+    printed = capsys.readouterr().out
+    assert "full   out of memory: torch.OutOfMemoryError: CUDA out of memory" in printed
+    assert "slam   trains 15.36%: 2.7917 s/step, peak 475.9 MiB (bfloat16 + fp32 masters, cuda)" in printed
+    results = json.loads(out.read_text())["results"]
+    assert results["full"] == {"mode": "full", "oom": "torch.OutOfMemoryError: CUDA out of memory"}
+    (row,) = run_all.parse_finetune(results)
+    assert row.ratio is None and row.details.endswith("full: torch.OutOfMemoryError: CUDA out of memory")
