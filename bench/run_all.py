@@ -9,8 +9,9 @@ r"""Run every benchmark under bench/ and print one table of ratios against their
 
 Every benchmark runs at each of `--shapes` (default: tiny, and a random-init model of Qwen2.5-0.5B's
 config from finetune_step.SHAPES, saved once to a temporary folder for the scripts that load one;
-`--quick` keeps tiny). The 0.5B rows use few steps and short sequences (SIZES) so the default run
-stays under 10 minutes on 2 idle cores. At the tiny shape,
+`--quick` keeps tiny), except langid (no model) and generation, which run at the first shape only.
+The 0.5B rows use few steps and short sequences (SIZES) so the default run stays under 10 minutes
+on 2 idle cores. At the tiny shape,
 each script runs as its own subprocess (fresh memory, its own peak). Model options pass through:
 `--model` (generation, rl_step, probe_overhead), `--preset` (probe_overhead: random-init real-size
 config; wins over --model there), `--shape` (finetune_step: random-init real-size config), `--device`,
@@ -284,7 +285,7 @@ class Bench:
     argv: Callable[[argparse.Namespace, Path], list[str]]   # (options, artifact folder) -> arguments
     parse: Callable[[str, Path], list[Row]]                  # (stdout, artifact folder) -> rows
     needs_vllm: bool = False
-    shaped: bool = True                                      # runs at every shape (False: no model in it)
+    shaped: bool = True                                      # runs at every shape (False: the first shape only)
     python: Callable[[argparse.Namespace], str] = lambda opts: sys.executable   # the interpreter to run it with
 
 
@@ -375,7 +376,10 @@ def _langid_parse(stdout: str, art: Path) -> list[Row]:
 
 
 BENCHES = (
-    Bench("generation", "generation.py", _generation_argv, lambda out, art: parse_generation(out), needs_vllm=True),
+    # generation runs at the first shape only: at 0.5B on 2 CPU cores it was ~2 minutes of the default run (a vLLM
+    # engine start and an hf load for 4 x 8 tokens), and rl_step still times vLLM against hf rollouts at 0.5B
+    Bench("generation", "generation.py", _generation_argv, lambda out, art: parse_generation(out), needs_vllm=True,
+          shaped=False),
     Bench("probe", "probe_overhead.py", _probe_argv, lambda out, art: parse_probe(out)),
     Bench("finetune", "finetune_step.py", _finetune_argv, _finetune_parse),
     Bench("rl", "rl_step.py", _rl_argv, lambda out, art: parse_rl(out)),

@@ -295,8 +295,10 @@ def test_plan_and_real_shape_argv() -> None:
         ("tiny", "langid")]
     opts = run_all.parse_args(["--device", "cpu"])
     assert [(s, b.name) for s, b in run_all.plan(opts)][6:] == [
-        ("qwen2.5-0.5b", "generation"), ("qwen2.5-0.5b", "probe"), ("qwen2.5-0.5b", "finetune"),
-        ("qwen2.5-0.5b", "rl"), ("qwen2.5-0.5b", "evaluate")]   # langid holds no model: once
+        ("qwen2.5-0.5b", "probe"), ("qwen2.5-0.5b", "finetune"), ("qwen2.5-0.5b", "rl"),
+        ("qwen2.5-0.5b", "evaluate")]   # langid holds no model, generation's 0.5B row is rl's vLLM row: once
+    only_real = run_all.parse_args(["--device", "cpu", "--shapes", "qwen2.5-0.5b"])
+    assert ("qwen2.5-0.5b", "generation") in [(s, b.name) for s, b in run_all.plan(only_real)]
     real = run_all.argparse.Namespace(**vars(opts), run_shape="qwen2.5-0.5b", shape_model="/m/q05")
     art = Path("/art")
     by_name = {b.name: b for b in run_all.BENCHES}

@@ -155,6 +155,35 @@ def test_rl_overflowed_weights_exit_3_before_the_sync(tiny_models, world, tmp_pa
     assert [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [1]
 
 
+def test_rl_weights_overflowed_between_checks_exit_3_at_the_next_rollout(tiny_models, world, tmp_path, monkeypatch):
+    """Step 3 (no save, no forward check) overflows the weights: step 4's rollout samples from NaN logits,
+    which stops the run as the forward check would: exit 3, step 2's checkpoint stays the latest."""
+    from mlreason.rl import trainer
+
+    real = trainer.optimise
+
+    def overflow_in_step_3(engine, samples, step):
+        record = real(engine, samples, step)
+        if step == 2:
+            with torch.no_grad():
+                for p in engine.policy.parameters():
+                    if p.requires_grad:
+                        p.mul_(1e30)
+        return record
+
+    monkeypatch.setattr(trainer, "optimise", overflow_in_step_3)
+    out = tmp_path / "rl"
+    res = CliRunner().invoke(app, _rl_args(tiny_models["qwen2"], world, out, "train.steps=4", "logging.save_every=2"))
+    assert res.exit_code == 3, res.output
+    line = _error_line(res)
+    assert "non-finite before the rollout" in line and "at step 4" in line and "step-000002" in line, line
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-000002"]
+    w = load_file(str(out / "checkpoints" / "step-000002" / "trainable.safetensors"))
+    assert all(t.abs().max() < 1e3 for t in w.values())
+    assert not (out / "model").exists()
+    assert [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
+
+
 def test_rl_overwrite_with_bad_input_keeps_the_old_run(tiny_models, world, tmp_path):
     model, out = tiny_models["qwen2"], tmp_path / "rl"
     done = CliRunner().invoke(app, _rl_args(model, world, out, "train.steps=1"))

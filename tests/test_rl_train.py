@@ -192,6 +192,46 @@ def test_logprobs_padding_invariant_and_accumulation(tiny_models):
     assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(whole, split))  # same loss, other shapes
 
 
+def test_shared_prompt_forward_matches_the_full_sequence_one(tiny_models, monkeypatch):
+    """Two groups of three completions, prompts and completions of different lengths: each prompt runs
+    once (a prompt pass, then the completions on its cache), and the log-probs and gradients equal
+    one full-sequence forward's up to float rounding."""
+    from mlreason.models import load_model, load_tokenizer
+    from mlreason.rl import update
+    from mlreason.rl.rollout import Sample, collate
+
+    tok = load_tokenizer(tiny_models["qwen2"])
+    model = load_model(tiny_models["qwen2"], dtype="float32").train()
+    enc = lambda t: tok(t, add_special_tokens=False)["input_ids"]  # noqa: E731
+    groups = [("Tom has 3 apples.", [" 3 + 4 = 7.", " 7", " I think it is 12 apples"]),
+              ("小明有3个苹果，又买了4个。小明有多少个苹果？", [" 答案是 7。", " 8", " 好的，一步一步来"])]
+    samples = [Sample(enc(p), enc(c), 0, "en", "stop", advantage=0.5 - k)
+               for p, cs in groups for k, c in enumerate(cs)]
+    batch = collate(samples, tok.pad_token_id)
+    P, T = batch.input_ids.shape[1] - batch.completion_ids.shape[1], batch.completion_ids.shape[1]
+    shapes: list[tuple[int, int]] = []
+    real = model.forward
+    monkeypatch.setattr(model, "forward", lambda **k: shapes.append(tuple(k["input_ids"].shape)) or real(**k))
+
+    def run(shared: bool) -> tuple[torch.Tensor, list[torch.Tensor], list[tuple[int, int]]]:
+        model.zero_grad()
+        shapes.clear()
+        with monkeypatch.context() as m:
+            if not shared:
+                m.setattr(update, "_shared_prompt_logits", lambda *a: None)
+            lp = update.sequence_logprobs(model, batch, 0.7)
+            (lp * batch.mask * batch.advantages[:, None]).sum().backward()
+        return lp.detach(), [p.grad.clone() for p in model.parameters()], list(shapes)
+
+    plain, shared = run(False), run(True)
+    assert plain[2] == [(6, P + T)] and shared[2] == [(2, P), (6, T - 1)]
+    real_tokens = batch.mask > 0
+    assert torch.allclose(plain[0][real_tokens], shared[0][real_tokens], atol=1e-5)
+    for a, b in zip(plain[1], shared[1], strict=True):  # float rounding: ~1e-6 of the largest entry
+        assert (a - b).abs().max() <= 1e-5 * a.abs().max()
+    assert max(g.abs().max() for g in plain[1]) > 1e-2  # a real gradient
+
+
 def test_dissect_options_and_completion_prefix_hints(tiny_models, world, tmp_path):
     from mlreason.rl.trainer import train
 

@@ -158,12 +158,44 @@ class HFGenerator:
             options.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
         if sampling.stop:
             options.update(stop_strings=list(sampling.stop), tokenizer=tok)
+        cache = self._shared_prefill(enc) if sample and "pixel_values" not in enc else None
+        if cache is not None:
+            options["past_key_values"] = cache
         rng = torch.random.fork_rng(devices=[self.model.device] if self.model.device.type == "cuda" else [])
         with rng:
             torch.manual_seed(seed)
             out = self.model.generate(**enc, **options)
         new = out[:, enc["input_ids"].shape[1]:].tolist()
         return [self._finish(ids, sampling.stop) for ids in new]
+
+    def _shared_prefill(self, enc: Any) -> Any:
+        """A key/value cache of every prompt token but the last, computed once per distinct prompt and
+        indexed out to the batch's rows, or None (every row distinct, or a model whose cache is not
+        plain per-layer key/value tensors). n samples of one prompt (a GRPO group) share one prefill,
+        as vLLM's prefix cache does; generate() then runs the last prompt token and samples as
+        before, with the same positions, so the draws are the same up to float rounding."""
+        import inspect
+
+        from transformers.cache_utils import DynamicCache, DynamicLayer
+
+        ids, mask = enc["input_ids"], enc["attention_mask"]
+        if ids.shape[1] < 2 or getattr(getattr(self.model, "generation_config", None), "cache_implementation", None):
+            return None
+        distinct, row = torch.unique(torch.cat([ids, mask], dim=1), dim=0, return_inverse=True)
+        if distinct.shape[0] == ids.shape[0]:
+            return None
+        rows = row.tolist()
+        first = [rows.index(k) for k in range(distinct.shape[0])]  # a row holding each distinct prompt
+        m = mask[first, :-1]
+        kwargs: dict[str, Any] = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(
+            self.model.forward).parameters else {}
+        out = self.model(input_ids=ids[first, :-1], attention_mask=m, use_cache=True,
+                         position_ids=(m.long().cumsum(-1) - 1).masked_fill(m == 0, 0), **kwargs)
+        cache = out.past_key_values
+        if not isinstance(cache, DynamicCache) or any(type(x) is not DynamicLayer for x in cache.layers):
+            return None
+        cache.batch_select_indices(row)
+        return cache
 
     def _finish(self, ids: list[int], stop: tuple[str, ...]) -> Completion:
         """Cut one generated row at eos / the first stop string, vLLM style."""

@@ -269,22 +269,58 @@ def _train(cfg: RLConfig, claim: RunClaim, resume: bool, generator: Any = None) 
     return engine.run_dir
 
 
-def _check_weights(engine: Engine) -> None:
-    """Non-finite trainable weights (a finite loss can still overflow them) stop the run before the sync."""
+FORWARD_CHECK_EVERY = 10  # steps between forward checks of the weights; every save step has one too
+
+
+def _saves_at(cfg: RLConfig, done: int) -> bool:
+    return bool(cfg.logging.save_every and done % cfg.logging.save_every == 0) or done == cfg.train.steps
+
+
+def _check_weights(engine: Engine, forward: bool) -> None:
+    """Stop on non-finite trainable weights (a finite loss can still overflow them) before the sync.
+
+    Every step: one sum per trainable tensor (a NaN or inf makes it non-finite; a single pass, where
+    torch.isfinite on every weight was 2 s a step at the Qwen2.5-0.5B shape); only when a sum is
+    non-finite are the tensors searched for the culprit. `forward`: also a forward pass on a few
+    tokens (|w| ~ 1e30 is finite but breaks the next rollout); _one_step asks for it before every
+    save and every FORWARD_CHECK_EVERY steps. Between those, overflowed weights surface as a NaN loss
+    in the next step's update or a failed rollout (see _rollout), both stopping the run as this does.
+    """
+    params = [(name, p) for name, p in engine.policy.named_parameters() if p.requires_grad]
+    with torch.no_grad():
+        sums = torch.stack([p.detach().sum(dtype=torch.float32) for _, p in params])
+        if not bool(torch.isfinite(sums).all()):
+            for name, p in params:  # a sum of huge finite weights can overflow too: then the forward decides
+                if not torch.isfinite(p).all():
+                    raise NonFiniteLossError(f"trainable weight {name} is non-finite after the optimiser step")
+            forward = True
+    if forward and not _forward_finite(engine):
+        raise NonFiniteLossError("the logits of a forward pass are non-finite after the optimiser step "
+                                 "(the weights overflowed)")
+
+
+def _forward_finite(engine: Engine) -> bool:
     from mlreason.models import forward_is_finite
 
-    for name, p in engine.policy.named_parameters():
-        if p.requires_grad and not torch.isfinite(p).all():
-            raise NonFiniteLossError(f"trainable weight {name} is non-finite after the optimiser step")
     with engine.accelerator.autocast():
-        if not forward_is_finite(engine.policy):  # |w| ~ 1e30 is finite but breaks the next rollout
-            raise NonFiniteLossError("the logits of a forward pass are non-finite after the optimiser step "
-                                     "(the weights overflowed)")
+        return forward_is_finite(engine.policy)
+
+
+def _rollout(engine: Engine, run: Run, step: int) -> Rollout:
+    """rollout_step; a rollout that fails on weights overflowed since the last forward check (hf sampling
+    from NaN probabilities raises) stops the run as a non-finite weight does."""
+    try:
+        return rollout_step(engine, run, step)
+    except RuntimeError:
+        if _forward_finite(engine):
+            raise
+        raise NonFiniteLossError("the logits of a forward pass are non-finite before the rollout "
+                                 "(the weights overflowed)") from None
 
 
 def _maybe_save(engine: Engine, done: int, claim: RunClaim) -> None:
     cfg = engine.cfg
-    if (cfg.logging.save_every and done % cfg.logging.save_every == 0) or done == cfg.train.steps:
+    if _saves_at(cfg, done):
         save_checkpoint(engine, done)
         claim.commit()  # the first checkpoint is durable: an earlier run replaced by --overwrite goes now
 
@@ -292,20 +328,21 @@ def _maybe_save(engine: Engine, done: int, claim: RunClaim) -> None:
 def _one_step(engine: Engine, run: Run, step: int) -> dict[str, float]:
     cfg = engine.cfg
     t0 = time.perf_counter()
-    rollout = rollout_step(engine, run, step)  # sample -> score -> advantages -> drop rule
-    record = {**rollout.stats, **rollout_metrics(engine, run, rollout), **update_switch(engine, run, step, rollout)}
-    record.update(run.switch.metrics())
-    t1 = time.perf_counter()
+    done = step + 1
     try:
+        rollout = _rollout(engine, run, step)  # sample -> score -> advantages -> drop rule
+        record = {**rollout.stats, **rollout_metrics(engine, run, rollout),
+                  **update_switch(engine, run, step, rollout)}
+        record.update(run.switch.metrics())
+        t1 = time.perf_counter()
         record.update(optimise(engine, rollout.batch.samples, step))
-        _check_weights(engine)
+        _check_weights(engine, forward=_saves_at(cfg, done) or done % FORWARD_CHECK_EVERY == 0)
     except NonFiniteLossError as e:
         last = latest_checkpoint(engine.run_dir)
         where = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
         raise NonFiniteLossError(f"{e} at step {step + 1}: stopped, nothing of this step was saved; {where}. "
                                  "Lower optim.learning_rate or check the reward functions") from None
     sync_generator(engine)  # rollouts always see the current weights, in the serving dtype
-    done = step + 1
     record.update({"step": done, "processes": engine.accelerator.num_processes, "time/rollout": t1 - t0,
                    "time/update": time.perf_counter() - t1, "time/step": time.perf_counter() - t0})
     engine.state = {"step": done, "cursor": run.cursor.state_dict(), "switch": run.switch.state_dict()}

@@ -27,14 +27,54 @@ class NonFiniteLossError(NonFiniteError):
 
 
 def sequence_logprobs(model: Any, batch: Batch, temperature: float) -> Tensor:
-    """(b, T) log-probs of the completion tokens under `model` (temperature-scaled, as sampled)."""
+    """(b, T) log-probs of the completion tokens under `model` (temperature-scaled, as sampled).
+
+    Rows that share a prompt (a GRPO group) run it once: see _shared_prompt_logits."""
     T = batch.completion_ids.shape[1]
-    out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids,
-                logits_to_keep=T + 1, use_cache=False)
-    logits = out.logits[:, :-1]  # position P-1+t predicts completion token t
+    logits = _shared_prompt_logits(model, batch)
+    if logits is None:
+        out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                    position_ids=batch.position_ids, logits_to_keep=T + 1, use_cache=False)
+        logits = out.logits[:, :-1]  # position P-1+t predicts completion token t
     if temperature > 0:
         logits = logits / temperature
     return grpo.token_logprobs(logits, batch.completion_ids)
+
+
+def _shared_prompt_logits(model: Any, batch: Batch) -> Tensor | None:
+    """(b, T, V) logits predicting the completion tokens, each distinct prompt run once, or None
+    where that does not apply (every prompt distinct, gradient checkpointing, DDP, a cache that is
+    not plain per-layer key/value tensors).
+
+    The distinct prompts go through the model once, keeping their key/value cache (with its
+    autograd graph); the cache is indexed out to one row per sample and the completions run on
+    top of it, with the same attention mask and positions as one full-sequence forward. The
+    result is that forward's up to float rounding, gradients included (they flow back through the
+    cache into the prompt pass), at 1/G of the prompt tokens' cost for a group of G.
+    """
+    from torch.nn.parallel import DistributedDataParallel
+    from transformers.cache_utils import DynamicCache, DynamicLayer
+
+    if isinstance(model, DistributedDataParallel) or getattr(model, "is_gradient_checkpointing", False):
+        return None  # DDP: one forward per backward; checkpointing turns the cache off in training
+    P = batch.input_ids.shape[1] - batch.completion_ids.shape[1]
+    key = torch.cat([batch.input_ids[:, :P], batch.attention_mask[:, :P]], dim=1)
+    distinct, row = torch.unique(key, dim=0, return_inverse=True)
+    if distinct.shape[0] == key.shape[0] or P == 0:
+        return None
+    rows = row.tolist()
+    first = [rows.index(k) for k in range(distinct.shape[0])]  # a row holding each distinct prompt
+    head = model(input_ids=batch.input_ids[first, :P], attention_mask=batch.attention_mask[first, :P],
+                 position_ids=batch.position_ids[first, :P], use_cache=True, logits_to_keep=1)
+    cache = head.past_key_values
+    if not isinstance(cache, DynamicCache) or any(type(x) is not DynamicLayer for x in cache.layers):
+        return None  # sliding-window / linear-attention layers: the plain forward instead
+    if batch.completion_ids.shape[1] == 1:
+        return head.logits[row]
+    cache.batch_select_indices(row)
+    tail = model(input_ids=batch.input_ids[:, P:-1], attention_mask=batch.attention_mask[:, :-1],
+                 position_ids=batch.position_ids[:, P:-1], past_key_values=cache, use_cache=True)
+    return torch.cat([head.logits[row], tail.logits], dim=1)
 
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:
