@@ -53,7 +53,8 @@ def test_image_rows_mask_the_prompt_and_batch_with_text_rows(tiny_llava: Path, t
     assert sorted(ex.source for ex in examples) == ["choice:mmworld:en"] * 2 + ["choice:mmworld:ru"] * 2 + [
         "translation:mmworld:ru-en"] * 2
     ru = next(ex for ex in examples if ex.source == "choice:mmworld:ru")
-    assert ru.response == " Ответ — В." and ru.image.endswith("mm000.png")   # mm000's gold is the third option
+    # what mm000 shows, then its gold: the third option
+    assert ru.response == " Я вижу 4 круга, их цвет — жёлтый. Ответ — В." and ru.image.endswith("mm000.png")
     tok = load_tokenizer(tiny_llava, padding_side="right")
     rows, dropped = tokenize_all(tok, examples, "plain", 160, load_processor(tiny_llava))
     assert dropped == 0 and len(rows) == 6
@@ -102,3 +103,4 @@ def test_demo_vlm_builds_a_loadable_llava_and_a_training_world(tmp_path: Path) -
     assert model.config.text_config.num_hidden_layers == 4
     processor = load_processor(tmp_path / "model")
     assert processor.tokenizer.convert_tokens_to_ids("<image>") == model.config.image_token_id
+

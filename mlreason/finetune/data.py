@@ -96,7 +96,8 @@ def cot_examples(dataset: str, *, split: str | None = None, languages: Sequence[
 
 def choice_examples(dataset: str, *, split: str | None = None, languages: Sequence[str] | None = None,
                     limit: int | None = None, style: str = "native-cot") -> list[SFTExample]:
-    """A multiple-choice question (its image too) -> "<answer phrase> <gold label>." in the question's language."""
+    """A multiple-choice question (its image too) -> "[<solution>] <answer phrase> <gold label>." in the question's
+    language; the row's solution (mmworld: what the image shows) comes first when the manifest has one."""
     from mlreason.answers import ANSWER_PHRASES
     from mlreason.data.multimodal import choice_prompt
     from mlreason.evaluate.choice import LATIN, labels
@@ -111,7 +112,9 @@ def choice_examples(dataset: str, *, split: str | None = None, languages: Sequen
             if ex.answer is None or ex.options is None:
                 continue
             label = labels(lang, len(ex.options))[LATIN.index(ex.answer)]
-            out.append(SFTExample(choice_prompt(ex, style), f" {phrase} {label}.", lang,
+            answer = f"{phrase} {label}{'。' if lang in ('zh', 'ja') else '.'}"
+            response = f" {ex.solution.strip()} {answer}" if ex.solution and ex.solution.strip() else f" {answer}"
+            out.append(SFTExample(choice_prompt(ex, style), response, lang,
                                   f"choice:{manifest.name}:{lang}", image=ex.image))
     return out
 
