@@ -104,3 +104,47 @@ def test_demo_vlm_builds_a_loadable_llava_and_a_training_world(tmp_path: Path) -
     processor = load_processor(tmp_path / "model")
     assert processor.tokenizer.convert_tokens_to_ids("<image>") == model.config.image_token_id
 
+
+def test_probe_on_an_image_text_corpus_feeds_the_images_and_counts_their_tokens(tiny_llava: Path, tmp_path: Path,
+                                                                                monkeypatch) -> None:
+    """probe-layers with data.corpus image+text: each mmworld question with its image; the vision tower sees
+    every image, the language model's MLPs count every real position, 16 image tokens per document included."""
+    from rich.console import Console
+
+    from mlreason.data.manifest import load_examples
+    from mlreason.errors import UserError
+    from mlreason.probing import runner
+    from mlreason.probing.config import ProbeConfig
+
+    images: list[int] = []   # pixel_values rows through the vision tower
+    load = runner.load_probe_model
+
+    def hooked(cfg):
+        model, tok = load(cfg)
+        model.model.vision_tower.register_forward_pre_hook(lambda m, args, kw: images.append(
+            (args[0] if args else kw["pixel_values"]).shape[0]), with_kwargs=True)
+        return model, tok
+    monkeypatch.setattr(runner, "load_probe_model", hooked)
+
+    def probe(out: str, **data):
+        cfg = build_config(ProbeConfig, {"model": {"name_or_path": str(tiny_llava)}, "output_dir": str(tmp_path / out),
+                                         "data": {"manifests": ["mmworld"], "languages": ["en", "ru"],
+                                                  "corpus": "image+text", **data},
+                                         "selection": {"strategy": "plast", "n_layers": 1}, "batch_size": 2})
+        return json.loads((runner.run_probe(cfg, Console(quiet=True)) / "probe.json").read_text())
+
+    report = probe("full", max_examples=3)
+    tok = load_tokenizer(tiny_llava)
+    questions = {lang: [ex.question for ex in exs] for lang, exs in load_examples("mmworld", ["en", "ru"],
+                                                                                  limit=3).items()}
+    # "<image>" is one token of the text; the processor expands it to N_IMAGE_TOKENS
+    expected = {lang: sum(len(tok(f"<image>\n{q}")["input_ids"]) - 1 + N_IMAGE_TOKENS for q in qs)
+                for lang, qs in questions.items()}
+    assert report["data"]["tokens"] == expected and report["data"]["corpus"] == "image+text"
+    assert report["data"]["image_tokens"] == {"en": 3 * N_IMAGE_TOKENS, "ru": 3 * N_IMAGE_TOKENS}
+    assert report["data"]["documents"] == {"en": 3, "ru": 3} and sum(images) == 6
+    assert report["probed"]["language_model"] == "model.language_model"   # the vision tower is never hooked
+    # max_tokens counts only up to the limit; the last document keeps its image whole and is masked after it
+    assert probe("cut", max_tokens=40)["data"]["tokens"] == {"en": 40, "ru": 40}
+    with pytest.raises(UserError, match="needs manifests with an image field; mgsm"):
+        probe("text", manifests=["mgsm"])
