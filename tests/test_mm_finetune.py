@@ -31,7 +31,7 @@ DATA = {"sources": [
 def tiny_vlms(tiny_tokenizer_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from mlreason.tiny_zoo import build_zoo
 
-    return build_zoo(tmp_path_factory.mktemp("zoo"), tiny_tokenizer_path, ["llava", "gemma3_vlm"])
+    return build_zoo(tmp_path_factory.mktemp("zoo"), tiny_tokenizer_path, ["llava", "gemma3_vlm", "qwen2_vl"])
 
 
 @pytest.fixture(scope="module")
@@ -74,14 +74,15 @@ def test_image_rows_mask_the_prompt_and_batch_with_text_rows(tiny_llava: Path, t
 
 
 @pytest.mark.parametrize("arch,mode", [("llava", "plast"), ("llava", "slam"), ("llava", "lora"), ("llava", "full"),
-                                       ("gemma3_vlm", "plast"), ("gemma3_vlm", "full")])
+                                       ("gemma3_vlm", "plast"), ("gemma3_vlm", "full"), ("qwen2_vl", "plast")])
 def test_every_mode_trains_the_language_model_only(tiny_vlms: dict[str, Path], tmp_path: Path, arch: str,
                                                    mode: str) -> None:
     run = run_finetune(_config(tiny_vlms[arch], tmp_path / mode, mode))
     counts = check_weights(tiny_vlms[arch], run / "model", mode)   # raises if a vision/projector tensor moved
     assert counts["changed"] > 0 and counts["vision"] > 0
     # the processor travels with the model
-    placeholder = {"llava": "<image>", "gemma3_vlm": "<start_of_image>"}[arch]
+    placeholder = {"llava": "<image>", "gemma3_vlm": "<start_of_image>",
+                   "qwen2_vl": "<|vision_start|><|image_pad|><|vision_end|>"}[arch]
     assert image_placeholder(load_processor(run / "model")) == placeholder
     summary = json.loads((run / "summary.json").read_text())
     assert summary["examples"] == 6 and summary["global_step"] == 1 and torch.isfinite(
