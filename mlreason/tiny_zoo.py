@@ -158,6 +158,29 @@ def gemma3_processor(tokenizer_dir: str | Path, n_text: int) -> Any:
                            image_seq_length=4, chat_template=vlm_chat_template("<start_of_image>"))
 
 
-# VLMs saved with a processor (image questions through evaluate and finetune). Qwen2-VL has none: its
-# processor needs a video processor, which needs torchvision (not installed on CPU here).
-PROCESSORS: dict[str, Callable[[str | Path, int], Any]] = {"llava": llava_processor, "gemma3_vlm": gemma3_processor}
+def qwen2_vl_processor(tokenizer_dir: str | Path, n_text: int) -> Any:
+    """The tiny Qwen2-VL's processor, images only (mlreason.models.image_only_processor_class: transformers'
+    Qwen2-VL processor wants a video processor, which needs torchvision): <|vision_end|>, <|vision_start|>,
+    <|video_pad|>, <|image_pad|> at the config's ids (the last four EXTRA_TOKENS rows), and a PIL image
+    processor that resizes every image to 56x56: 4x4 patches of 14, merged 2x2, so 4 image tokens."""
+    from transformers import AutoTokenizer, Qwen2VLImageProcessorPil
+
+    from mlreason.models import image_only_processor_class
+
+    tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    names = ["<|vision_end|>", "<|vision_start|>", "<|video_pad|>", "<|image_pad|>"]
+    fillers = [f"<|zoo_extra_{i}|>" for i in range(EXTRA_TOKENS - len(names))]
+    tok.add_special_tokens({"additional_special_tokens": [*fillers, *names]})
+    if tok.convert_tokens_to_ids("<|image_pad|>") != n_text + EXTRA_TOKENS - 1:
+        raise UserError("tiny Qwen2-VL tokenizer: <|image_pad|> is not at the config's image_token_id")
+    side = 56
+    images = Qwen2VLImageProcessorPil(min_pixels=side * side, max_pixels=side * side, patch_size=14, merge_size=2,
+                                      temporal_patch_size=2)
+    return image_only_processor_class("qwen2_vl")(
+        image_processor=images, tokenizer=tok,
+        chat_template=vlm_chat_template("<|vision_start|><|image_pad|><|vision_end|>"))
+
+
+# VLMs saved with a processor (image questions through evaluate and finetune)
+PROCESSORS: dict[str, Callable[[str | Path, int], Any]] = {"llava": llava_processor, "gemma3_vlm": gemma3_processor,
+                                                          "qwen2_vl": qwen2_vl_processor}

@@ -128,11 +128,11 @@ def test_shipped_mmworld_equals_a_regeneration(tmp_path: Path) -> None:
 def tiny_vlms(tiny_tokenizer_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from mlreason.tiny_zoo import build_zoo
 
-    return build_zoo(tmp_path_factory.mktemp("zoo"), tiny_tokenizer_path, ["llava", "gemma3_vlm"])
+    return build_zoo(tmp_path_factory.mktemp("zoo"), tiny_tokenizer_path, ["llava", "gemma3_vlm", "qwen2_vl"])
 
 
 @pytest.mark.parametrize("arch,chat", [("llava", False), ("llava", True), ("gemma3_vlm", False),
-                                       ("gemma3_vlm", True)])
+                                       ("gemma3_vlm", True), ("qwen2_vl", False)])
 def test_tiny_vlm_evaluates_image_questions(tiny_vlms: dict[str, Path], tmp_path: Path, arch: str, chat: bool,
                                             monkeypatch) -> None:
     from mlreason.generation.hf import HFGenerator
@@ -149,7 +149,15 @@ def test_tiny_vlm_evaluates_image_questions(tiny_vlms: dict[str, Path], tmp_path
     records = [json.loads(x) for x in (tmp_path / "run" / "completions.jsonl").read_text("utf-8").splitlines()]
     assert len(records) == 9 and all(r["strict_pred"] in (None, "A", "B", "C", "D") for r in records)
     assert all(0.0 <= row["acc_flexible"] <= 1.0 for row in res["per_language"].values())
-    assert sum(seen) == 9
+    assert sum(seen) == (9 * 16 if arch == "qwen2_vl" else 9)   # Qwen2-VL: 16 flattened patches per image
+    if arch == "qwen2_vl":   # no torchvision: the image-only processor, 4x4 patches merged 2x2 into 4 image tokens
+        from mlreason.data.multimodal import image_placeholder
+        from mlreason.models import load_processor
+
+        processor = load_processor(tiny_vlms[arch])
+        assert image_placeholder(processor) == "<|vision_start|><|image_pad|><|vision_end|>"
+        ids = processor(text=[f"{image_placeholder(processor)}\nQ"], images=[[Image.new("RGB", (64, 64))]])["input_ids"]
+        assert ids[0].count(processor.image_token_id) == 4
     if chat:
         assert records[0]["prompt"].startswith("Question:")   # the raw prompt; the template is added at generation
 

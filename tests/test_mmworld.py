@@ -5,13 +5,16 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from mlreason.data.mmworld import COLOURS, LANGUAGES, N_ITEMS, NAMES, SIZE, build_mmworld, item_parameters
 from mlreason.evaluate.choice import extract_choice, labels
+from mlreason.language import check_consistency, get_detector
 
 
 def _read_pixels(path: Path) -> tuple[int, str]:
@@ -58,3 +61,38 @@ def test_world_is_seeded_and_its_answer_key_is_extractable(tmp_path: Path) -> No
     ru = build_mmworld(tmp_path)["ru"][1]
     reply = f"Ответ — {ru['answer']}."
     assert extract_choice(reply, "ru", ru["options"]).strict == ru["answer_index"]
+
+
+def test_trained_replies_state_what_is_seen_and_are_language_consistent() -> None:
+    """kind: choice targets on the shipped world: the description, then the gold label; LC (polymath rule,
+    langdetect) holds for every one in all six languages, and strict extraction finds the gold."""
+    from mlreason.data.mmworld import describe
+    from mlreason.finetune.data import choice_examples
+    detector = get_detector("langdetect")
+    items = item_parameters()
+    examples = choice_examples("mmworld")
+    assert len(examples) == N_ITEMS * len(LANGUAGES)
+    for ex in examples:
+        item = items[int(ex.image.rsplit("mm", 1)[1][:3])]
+        assert ex.response.startswith(" " + describe(item["count"], item["colour"], item["shape"], ex.language))
+        assert check_consistency(ex.response, ex.language, detector).overall, ex.response
+        options = [str(o) if item["kind"] == "count" else NAMES[ex.language][o] for o in item["options"]]
+        assert extract_choice(ex.response, ex.language, options).strict == item["answer_index"], ex.response
+    de = [ex.response for ex in examples if ex.language == "de"][0]
+    assert de == " Ich sehe 4 Kreise. Die Farbe ist gelb. Die Antwort lautet C."
+    assert not check_consistency(" Die Antwort lautet C.", "de", detector).overall   # langdetect: Afrikaans
+
+
+@pytest.mark.slow
+def test_every_description_and_answer_is_language_consistent() -> None:
+    """All 4 counts x 4 colours x 3 shapes x 4 labels in each language (any seed's world), ~7 s of langdetect."""
+    from mlreason.answers import ANSWER_PHRASES
+    from mlreason.data.mmworld import SHAPES, describe
+
+    detector = get_detector("langdetect")
+    for lang in LANGUAGES:
+        end = "。" if lang == "zh" else "."
+        bad = [text for n, c, s, label in itertools.product(range(1, 5), COLOURS, SHAPES, labels(lang))
+               if not check_consistency(text := f" {describe(n, c, s, lang)} {ANSWER_PHRASES[lang]} {label}{end}",
+                                        lang, detector).overall]
+        assert bad == [], f"{lang}: {bad[:3]}"

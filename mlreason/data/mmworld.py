@@ -8,6 +8,12 @@ Item i is a 64x64 white image of `count` (1-4) shapes of one kind and one colour
 they are; four options, the right one placed by the seed. The same items in six languages (parallel,
 same ids and options order), labelled with each language's letters (mlreason.evaluate.choice).
 Answers follow from the rendering parameters, and tests/test_mmworld.py re-reads them from the pixels.
+
+Each row's `solution` says what the image shows, in the option words ("Ich sehe 3 Kreise. Die Farbe ist
+rot."): `kind: choice` training puts it before the answer sentence, so a model states what it sees and
+then the letter. It also makes the reply long enough for the LC rule to judge: langdetect reads the bare
+"Die Antwort lautet D." as Afrikaans, while every description + answer sentence of every count, colour,
+shape and label is consistent under the polymath rule in all six languages (tests/test_mmworld.py).
 """
 
 from __future__ import annotations
@@ -29,6 +35,25 @@ NAMES: dict[str, dict[str, str]] = {   # colour and shape words per language
     "ru": {"red": "красный", "green": "зелёный", "blue": "синий", "yellow": "жёлтый"},
     "zh": {"red": "红色", "green": "绿色", "blue": "蓝色", "yellow": "黄色"},
     "sw": {"red": "nyekundu", "green": "kijani", "blue": "buluu", "yellow": "njano"},
+}
+SHAPE_NAMES: dict[str, dict[str, tuple[str, str]]] = {   # (one, several: 2-4) per language
+    "en": {"circle": ("circle", "circles"), "square": ("square", "squares"), "triangle": ("triangle", "triangles")},
+    "de": {"circle": ("Kreis", "Kreise"), "square": ("Quadrat", "Quadrate"), "triangle": ("Dreieck", "Dreiecke")},
+    "fr": {"circle": ("cercle", "cercles"), "square": ("carré", "carrés"), "triangle": ("triangle", "triangles")},
+    "ru": {"circle": ("круг", "круга"), "square": ("квадрат", "квадрата"),
+           "triangle": ("треугольник", "треугольника")},
+    "zh": {"circle": ("圆形", "圆形"), "square": ("正方形", "正方形"), "triangle": ("三角形", "三角形")},
+    "sw": {"circle": ("duara", "duara"), "square": ("mraba", "miraba"), "triangle": ("pembetatu", "pembetatu")},
+}
+# what the image shows: {n} the count (digits, as the options), {s} the shape word, {c} the colour word,
+# {p} Russian's possessive (его / их); wordings chosen so langdetect reads every one as its language
+DESCRIPTIONS: dict[str, str] = {
+    "en": "I see {n} {s}. The colour is {c}.",
+    "de": "Ich sehe {n} {s}. Die Farbe ist {c}.",
+    "fr": "Je vois {n} {s}. La couleur est {c}.",
+    "ru": "Я вижу {n} {s}, {p} цвет — {c}.",
+    "zh": "我看到{n}个{s}，颜色是{c}。",
+    "sw": "Kwenye picha kuna {s} {n}. Rangi yake ni {c}.",
 }
 QUESTIONS: dict[str, tuple[str, str]] = {   # (how many shapes?, what colour are the shapes?)
     "en": ("How many shapes are in the picture?", "What colour are the shapes in the picture?"),
@@ -58,6 +83,12 @@ def item_parameters(seed: int = 0, n_items: int = N_ITEMS) -> list[dict[str, Any
     return items
 
 
+def describe(count: int, colour: str, shape: str, lang: str) -> str:
+    """What an image of `count` `colour` `shape`s shows, in `lang` (a row's `solution`)."""
+    return DESCRIPTIONS[lang].format(n=count, s=SHAPE_NAMES[lang][shape][count > 1], c=NAMES[lang][colour],
+                                     p="его" if count == 1 else "их")
+
+
 def render(item: dict[str, Any]) -> Any:
     """A PIL image: item['count'] shapes, one per quadrant (row-major), 20 px wide, centred."""
     from PIL import Image, ImageDraw
@@ -83,7 +114,8 @@ def _row(item: dict[str, Any], lang: str) -> dict[str, Any]:
     question = QUESTIONS[lang][0 if item["kind"] == "count" else 1]
     options = [str(o) if item["kind"] == "count" else NAMES[lang][o] for o in item["options"]]
     return {"id": item["id"], "image": f"images/{item['id']}.png", "question": question, "options": options,
-            "answer": labels(lang)[item["answer_index"]], "answer_index": item["answer_index"], "kind": item["kind"]}
+            "answer": labels(lang)[item["answer_index"]], "answer_index": item["answer_index"], "kind": item["kind"],
+            "solution": describe(item["count"], item["colour"], item["shape"], lang)}
 
 
 def build_mmworld(out_dir: str | Path, seed: int = 0, n_items: int = N_ITEMS) -> dict[str, list[dict[str, Any]]]:

@@ -131,8 +131,11 @@ def load_image(ref: Any) -> Any:
 
 
 def image_placeholder(processor: Any) -> str:
-    """The text a processor expands into a prompt's image tokens: Gemma 3's "<start_of_image>", else its image
-    token (LLaVA's "<image>")."""
+    """The text a processor expands into a prompt's image tokens: Gemma 3's "<start_of_image>", Qwen2-VL's
+    "<|vision_start|><|image_pad|><|vision_end|>", else its image token (LLaVA's "<image>")."""
+    start, end = getattr(processor, "vision_start_token", None), getattr(processor, "vision_end_token", None)
+    if start and end and getattr(processor, "image_token", None):
+        return f"{start}{processor.image_token}{end}"
     return getattr(processor, "boi_token", None) or getattr(processor, "image_token", None) or "<image>"
 
 

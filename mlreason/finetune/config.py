@@ -29,7 +29,7 @@ class SourceSection(StrictModel):
     kind: Literal["translation", "cot", "choice"] = Field(
         ..., description="translation: question-translation pairs (QAlign/SLAM); cot: question -> solution; "
                          "choice: a multiple-choice question (with its image, if the manifest has one) -> "
-                         "'<answer phrase> <label>.'")
+                         "'[<solution>] <answer phrase> <label>.' (the row's solution first when the manifest has one)")
     dataset: str = Field(..., description="Manifest name or path.")
     split: str | None = None
     languages: list[str] | None = Field(None, description="cot: languages to use; translation: source languages.")

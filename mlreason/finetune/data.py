@@ -96,7 +96,8 @@ def cot_examples(dataset: str, *, split: str | None = None, languages: Sequence[
 
 def choice_examples(dataset: str, *, split: str | None = None, languages: Sequence[str] | None = None,
                     limit: int | None = None, style: str = "native-cot") -> list[SFTExample]:
-    """A multiple-choice question (its image too) -> "<answer phrase> <gold label>." in the question's language."""
+    """A multiple-choice question (its image too) -> "[<solution>] <answer phrase> <gold label>." in the question's
+    language; the row's solution (mmworld: what the image shows) comes first when the manifest has one."""
     from mlreason.answers import ANSWER_PHRASES
     from mlreason.data.multimodal import choice_prompt
     from mlreason.evaluate.choice import LATIN, labels
@@ -111,7 +112,9 @@ def choice_examples(dataset: str, *, split: str | None = None, languages: Sequen
             if ex.answer is None or ex.options is None:
                 continue
             label = labels(lang, len(ex.options))[LATIN.index(ex.answer)]
-            out.append(SFTExample(choice_prompt(ex, style), f" {phrase} {label}.", lang,
+            answer = f"{phrase} {label}{'。' if lang in ('zh', 'ja') else '.'}"
+            response = f" {ex.solution.strip()} {answer}" if ex.solution and ex.solution.strip() else f" {answer}"
+            out.append(SFTExample(choice_prompt(ex, style), response, lang,
                                   f"choice:{manifest.name}:{lang}", image=ex.image))
     return out
 
@@ -185,8 +188,8 @@ def tokenize_example(tokenizer: Any, ex: SFTExample, fmt: str, cutoff: int,
         return None
     ids = (p_ids + r_ids)[:cutoff]
     labels = ([IGNORE_INDEX] * len(p_ids) + r_ids)[:cutoff]
-    if "token_type_ids" in vision:   # per token (Gemma 3 marks its image tokens): a text key, padded with 0
-        vision["token_type_ids"] = (vision["token_type_ids"][0].tolist() + [0] * len(r_ids))[:cutoff]
+    for key in PER_TOKEN_KEYS & set(vision):   # per token (Gemma 3, Qwen2-VL mark their image tokens): padded with 0
+        vision[key] = (vision[key][0].tolist() + [0] * len(r_ids))[:cutoff]
     return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels, **vision}
 
 
@@ -217,6 +220,7 @@ def tokenize_all(tokenizer: Any, examples: list[SFTExample], fmt: str, cutoff: i
 
 
 TEXT_KEYS = ("input_ids", "attention_mask", "labels", "token_type_ids")
+PER_TOKEN_KEYS = {"token_type_ids", "mm_token_type_ids"}   # a processor's per-token image markers
 
 
 class VisionCollator:
@@ -237,5 +241,11 @@ class VisionCollator:
                             **({"token_type_ids": f.get("token_type_ids", [0] * len(f["input_ids"]))} if typed
                                else {})} for f in features])
         for key in dict.fromkeys(k for f in features for k in f if k not in TEXT_KEYS):
-            batch[key] = torch.cat([f[key] for f in features if key in f])
+            if key in PER_TOKEN_KEYS:   # Qwen2-VL's mm_token_type_ids: 0 for text rows and padding
+                width, right = batch["input_ids"].shape[1], self.text.tokenizer.padding_side == "right"
+                rows = [f.get(key, [0] * len(f["input_ids"])) for f in features]
+                batch[key] = torch.tensor([r + [0] * (width - len(r)) if right else [0] * (width - len(r)) + r
+                                           for r in rows])
+            else:
+                batch[key] = torch.cat([f[key] for f in features if key in f])
         return batch

@@ -27,6 +27,10 @@ class ProbeData(StrictModel):
     max_tokens: int | None = Field(None, ge=1)    # real tokens per language (the last document is cut)
     max_seq_len: int = Field(512, ge=1)           # longer documents are cut to this many tokens
     text_files: dict[str, str] = {}               # language -> plain text file (one document per line)
+    # text: each manifest row's question (the default, as in PLAST's analysis); image+text: the question with
+    # the row's image (manifests with an image field, a VLM saved with its processor); hooks stay on the
+    # language model's MLPs, and its counted tokens include the image tokens
+    corpus: Literal["text", "image+text"] = "text"
 
 
 class LapeOptions(StrictModel):

@@ -22,7 +22,7 @@ from mlreason.errors import UserError
 from mlreason.layers import LoraSection, lora_targets, mode_counts
 from mlreason.probing import scoring
 from mlreason.probing.config import ProbeConfig
-from mlreason.probing.corpus import load_texts
+from mlreason.probing.corpus import load_image_texts, load_texts
 from mlreason.probing.report import heatmap_png, print_report, scores_png
 from mlreason.probing.selection import DEFAULT_CANDIDATES, layer_scores, select_layers
 from mlreason.probing.sites import gated_mlps, probed_submodule
@@ -44,7 +44,8 @@ def share_lora(cfg: ProbeConfig) -> LoraSection:
     return lora.model_copy(update={"r": cfg.shares.lora_rank or lora.r, "targets": cfg.shares.lora_targets})
 
 
-def collect_with_progress(cfg: ProbeConfig, model: Any, tokenizer: Any, texts: dict, console: Console) -> ProbeStats:
+def collect_with_progress(cfg: ProbeConfig, model: Any, tokenizer: Any, texts: dict, console: Console,
+                          processor: Any = None) -> ProbeStats:
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed} tokens"),
                TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
@@ -57,7 +58,8 @@ def collect_with_progress(cfg: ProbeConfig, model: Any, tokenizer: Any, texts: d
 
         return collect_stats(model, tokenizer, texts, batch_size=cfg.batch_size, max_seq_len=cfg.data.max_seq_len,
                              max_examples=cfg.data.max_examples, max_tokens=cfg.data.max_tokens,
-                             plnd_top_k=cfg.plnd.top_k if cfg.method == "plnd" else None, progress=tick)
+                             plnd_top_k=cfg.plnd.top_k if cfg.method == "plnd" else None, progress=tick,
+                             processor=processor)
 
 
 def score_neurons(cfg: ProbeConfig, stats: ProbeStats) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -91,7 +93,10 @@ def build_report(cfg: ProbeConfig, model: Any, stats: ProbeStats, member: torch.
         "method": cfg.method,
         "options": {"lape": cfg.lape.model_dump(), "plnd": cfg.plnd.model_dump(), "selection": sel.model_dump()},
         "data": {**cfg.data.model_dump(), "tokens": dict(zip(langs, stats.ntokens.tolist())),
-                 "documents": dict(zip(langs, stats.n_docs.tolist()))},
+                 "documents": dict(zip(langs, stats.n_docs.tolist())),
+                 # image+text: how many of `tokens` were image tokens
+                 **({"image_tokens": dict(zip(langs, stats.image_tokens.tolist()))}
+                    if stats.image_tokens is not None else {})},
         "languages": langs,
         "method_details": details,
         "counts": {lang: counts[:, k].tolist() for k, lang in enumerate(langs)},
@@ -137,13 +142,19 @@ def run_probe(cfg: ProbeConfig, console: Console | None = None) -> Path:
         from mlreason.probing.pim import run_pim
 
         return run_pim(cfg, console)
-    texts = load_texts(cfg.data)
+    images = cfg.data.corpus == "image+text"
+    texts = load_image_texts(cfg.data) if images else load_texts(cfg.data)
     out = cfg.resolved_output_dir()
     # staged: the output folder is checked first, and any failure below leaves nothing behind
     with staged_run(out, cfg.overwrite, "probe-layers", config_to_yaml(cfg, "probe-layers")) as stage:
         model, tokenizer = load_probe_model(cfg)
+        processor = None
+        if images:   # the VLM's processor encodes (question, image); hooks stay on the language model's MLPs
+            from mlreason.models import load_processor
+
+            processor = load_processor(cfg.model.name_or_path, trust_remote_code=cfg.model.trust_remote_code)
         check_selection(cfg, len(gated_mlps(model)), list(texts))
-        stats = collect_with_progress(cfg, model, tokenizer, texts, console)
+        stats = collect_with_progress(cfg, model, tokenizer, texts, console, processor)
         empty = [lang for lang, n in zip(stats.languages, stats.ntokens.tolist()) if n == 0]
         if empty:
             raise UserError(f"language(s) {', '.join(empty)} produced no tokens; check their text")

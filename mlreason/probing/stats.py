@@ -10,6 +10,11 @@ real tokens keep their usual positions and never attend to padding. With `plnd_t
 of down_proj h = act(gate(x)) * up(x) also gives the PLND importance per document
 ||h[:, j]||_2 * ||W_down[:, j]||_2, and `topk_count` counts how often each neuron is in a
 document's per-layer top-k. Hooks are removed on every exit path.
+
+With a VLM's `processor`, the documents are (text, image) pairs (probe-layers' `data.corpus: image+text`):
+the processor puts its image placeholder before the text and expands it into the image tokens, the batch
+carries `pixel_values` (and whatever else the processor returns) to the model, and the language model's
+MLPs count every real position, image tokens included (`image_tokens` says how many were image tokens).
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ class ProbeStats:
     ntokens: torch.Tensor              # [K] int64
     n_docs: torch.Tensor               # [K] int64
     topk_count: torch.Tensor | None    # [L, I, K] int64 when PLND was collected
+    image_tokens: torch.Tensor | None = None   # [K] int64: how many of ntokens were image tokens (image+text)
 
 
 class ActivationRecorder:
@@ -218,6 +224,61 @@ def token_documents(texts: Iterable[str], tokenizer, *, max_seq_len: int = 512, 
         yield ids
 
 
+def image_documents(pairs: Iterable[tuple[str, Any]], processor: Any, *, max_examples: int | None = None,
+                    max_tokens: int | None = None) -> Iterator[tuple[list[int], dict[str, torch.Tensor], int]]:
+    """(token ids, the processor's image tensors, real) per (text, image) document, lazily.
+
+    A document is never cut (its image tokens must stay whole): with max_tokens, `real` counts only its
+    tokens up to the limit, and the mask leaves the rest out (causal attention: the counted positions see
+    the same prefix as when the document is cut)."""
+    from mlreason.data.multimodal import image_placeholder, load_image
+
+    placeholder = image_placeholder(processor)
+    n_tokens = 0
+    for n_docs, (text, image) in enumerate(pairs):
+        if max_examples is not None and n_docs >= max_examples:
+            return
+        if max_tokens is not None and n_tokens >= max_tokens:
+            return
+        enc = processor(text=[f"{placeholder}\n{text}"], images=[[load_image(image)]], return_tensors="pt")
+        ids = enc["input_ids"][0].tolist()
+        real = len(ids) if max_tokens is None else min(len(ids), max_tokens - n_tokens)
+        n_tokens += real
+        yield ids, {k: v for k, v in enc.items() if k not in ("input_ids", "attention_mask")}, real
+
+
+def image_batches(docs: Iterable[tuple[list[int], dict[str, torch.Tensor], int]], batch_size: int,
+                  pad_id: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]]:
+    """Right-padded (input_ids, mask, image tensors) batches in document order: per-token tensors
+    (Gemma 3's token_type_ids) are padded with 0, the others (pixel_values, image_grid_thw) concatenated."""
+    chunk: list[tuple[list[int], dict[str, torch.Tensor], int]] = []
+    for doc in docs:
+        chunk.append(doc)
+        if len(chunk) == batch_size:
+            yield _image_batch(chunk, pad_id)
+            chunk = []
+    if chunk:
+        yield _image_batch(chunk, pad_id)
+
+
+def _image_batch(chunk: list[tuple[list[int], dict[str, torch.Tensor], int]],
+                 pad_id: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    input_ids, _ = _pad([ids for ids, _, _ in chunk], pad_id)
+    mask = torch.zeros(input_ids.shape, dtype=torch.bool)
+    extra: dict[str, torch.Tensor] = {}
+    for row, (_, _, real) in enumerate(chunk):
+        mask[row, :real] = True
+    for key in chunk[0][1]:
+        per_token = all(v[key].dim() == 2 and v[key].shape == (1, len(ids)) for ids, v, _ in chunk)
+        if per_token:
+            extra[key] = torch.zeros(input_ids.shape, dtype=chunk[0][1][key].dtype)
+            for row, (ids, v, _) in enumerate(chunk):
+                extra[key][row, : len(ids)] = v[key][0]
+        else:
+            extra[key] = torch.cat([v[key] for _, v, _ in chunk])
+    return input_ids, mask, extra
+
+
 def batches(docs: Iterable[list[int]], batch_size: int, pad_id: int,
             window: int = 16) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Right-padded (input_ids [B, T], mask [B, T] bool) batches of documents.
@@ -256,34 +317,52 @@ def decoder_forward(model: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
-def run_batch(body: nn.Module, input_ids: torch.Tensor, mask: torch.Tensor) -> None:
-    device = next(body.parameters()).device
-    body(input_ids=input_ids.to(device), attention_mask=mask.to(device=device, dtype=torch.long), use_cache=False)
+def run_batch(body: nn.Module, input_ids: torch.Tensor, mask: torch.Tensor,
+              extra: dict[str, torch.Tensor] | None = None) -> None:
+    """One forward of the model body; `extra`: a VLM's image inputs (pixel_values in the model's dtype)."""
+    param = next(body.parameters())
+    inputs = {k: v.to(param.device, dtype=param.dtype if v.is_floating_point() else v.dtype)
+              for k, v in (extra or {}).items()}
+    body(input_ids=input_ids.to(param.device), attention_mask=mask.to(device=param.device, dtype=torch.long),
+         use_cache=False, **inputs)
 
 
 def collect_stats(model: nn.Module, tokenizer, texts: dict[str, Iterable[str]], *, batch_size: int = 8,
                   max_seq_len: int = 512, max_examples: int | None = None, max_tokens: int | None = None,
-                  plnd_top_k: int | None = None, progress: Callable[[str, int], None] | None = None) -> ProbeStats:
-    """Activation counts for every language of `texts` (one streaming pass each)."""
+                  plnd_top_k: int | None = None, progress: Callable[[str, int], None] | None = None,
+                  processor: Any = None) -> ProbeStats:
+    """Activation counts for every language of `texts` (one streaming pass each); with a VLM's `processor`
+    the texts are (text, image) pairs and documents are not cut at max_seq_len."""
     gated = gated_mlps(model)
     body = decoder_forward(model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    over, topk, ntokens, n_docs = [], [], [], []
+    image_id = None if processor is None else tokenizer.convert_tokens_to_ids(processor.image_token)
+    over, topk, ntokens, n_docs, n_image = [], [], [], [], []
     with ActivationRecorder(gated, plnd_top_k) as rec:
         for lang, lang_texts in texts.items():
-            docs = token_documents(lang_texts, tokenizer, max_seq_len=max_seq_len,
-                                   max_examples=max_examples, max_tokens=max_tokens)
-            for input_ids, mask in batches(docs, batch_size, pad_id):
+            image = 0
+            if processor is None:
+                docs = token_documents(lang_texts, tokenizer, max_seq_len=max_seq_len,
+                                       max_examples=max_examples, max_tokens=max_tokens)
+                stream: Iterator[tuple[Any, ...]] = ((ids, mask, None) for ids, mask in batches(docs, batch_size,
+                                                                                                 pad_id))
+            else:
+                pairs = image_documents(lang_texts, processor, max_examples=max_examples, max_tokens=max_tokens)
+                stream = image_batches(pairs, batch_size, pad_id)
+            for input_ids, mask, extra in stream:
                 rec.set_mask(mask)
-                run_batch(body, input_ids, mask)
+                run_batch(body, input_ids, mask, extra)
+                if image_id is not None:
+                    image += int(((input_ids == image_id) & mask).sum())
                 if progress:
                     progress(lang, int(mask.sum()))
             o, t, n, d = rec.take()
-            over.append(o), topk.append(t), ntokens.append(n), n_docs.append(d)
+            over.append(o), topk.append(t), ntokens.append(n), n_docs.append(d), n_image.append(image)
     return ProbeStats(
         languages=list(texts),
         over=torch.stack(over, dim=-1),
         ntokens=torch.tensor(ntokens, dtype=torch.int64),
         n_docs=torch.tensor(n_docs, dtype=torch.int64),
         topk_count=torch.stack(topk, dim=-1) if plnd_top_k else None,
+        image_tokens=None if processor is None else torch.tensor(n_image, dtype=torch.int64),
     )
