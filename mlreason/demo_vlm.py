@@ -1,6 +1,6 @@
 """The tiny VLM pipeline of `make demo-vlm`: PLAST end to end on a tiny LLaVA-style model, offline, on CPU.
 
-    OMP_NUM_THREADS=1 python -m mlreason.demo_vlm --out demo-vlm      # ~5 minutes on 2 cores (README, VLM section)
+    OMP_NUM_THREADS=1 python -m mlreason.demo_vlm --out demo-vlm      # ~3 minutes on 2 cores (README, VLM section)
 
 1. build: a byte-level BPE tokenizer trained on the multimodal world's text, a LLaVA model (4-layer Llama
    language model of width 128, a 2-layer CLIP vision tower on 32x32 images) and its processor;
