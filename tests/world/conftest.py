@@ -30,6 +30,16 @@ RECIPE = REPO / "recipes" / "tiny" / "world-pretrain.yaml"
 ARCH = {"hidden_size": 128, "num_layers": 4, "intermediate_size": 512, "init_std": 0.02, "seed": 0}
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test in this folder is marked `world`: `make test` leaves them out (`-m "not world"`), `make test-world`
+    runs them. Pretraining the model costs ~7 min on one thread where no cache holds it (CI has none) and the drift
+    run ~14 min, more than the rest of the suite together."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.world)
+
+
 def world_config(model_path: Path, out: Path):
     from mlreason.config import load_config
     from mlreason.finetune.config import FinetuneConfig
