@@ -13,7 +13,7 @@ config from finetune_step.SHAPES, saved once to a temporary folder for the scrip
 The 0.5B rows use few steps and short sequences (SIZES) so the default run stays under 10 minutes
 on 2 idle cores. At the tiny shape,
 each script runs as its own subprocess (fresh memory, its own peak). Model options pass through:
-`--model` (generation, rl_step, probe_overhead), `--preset` (probe_overhead: random-init real-size
+`--model` (generation, rl_step, vllm_sync, probe_overhead), `--preset` (probe_overhead: random-init real-size
 config; wins over --model there), `--shape` (finetune_step: random-init real-size config), `--device`,
 `--dtype`; anything else with `--args NAME="--flag value ..."`, appended last so it overrides the
 settings chosen here.
@@ -222,6 +222,25 @@ def parse_rl(stdout: str) -> list[Row]:
     return rows
 
 
+# ---- vllm_sync.py: weight sync into vLLM, SLAM's decoder layers vs every weight --------------------
+# "vllm sync on qwen2.5-0.5b (random init), float32, cpu: every weight 630.2M parameters 2.656 s; SLAM layers 0-1
+#  (2 whole decoder layers, 29.8M parameters) 0.191 s"
+SYNC_SECONDS = re.compile(r"^vllm sync on .+: every weight [\d.]+M parameters ([\d.]+) s; SLAM layers \S+ "
+                          r"\(\d+ whole decoder layers, [\d.]+M parameters\) ([\d.]+) s$", re.M)
+# "vllm sync ratio SLAM layers / every weight: 0.072x seconds, 0.047x parameters; greedy identical to hf after the
+#  partial sync: 4/4"
+SYNC_RATIO = re.compile(r"^vllm sync ratio SLAM layers / every weight: ([\d.]+)x seconds, ([\d.]+)x parameters; "
+                        r"greedy identical to hf after the partial sync: (\d+)/(\d+)", re.M)
+
+
+def parse_sync(stdout: str) -> list[Row]:
+    full_s, part_s = _search(SYNC_SECONDS, stdout, "'vllm sync on ... every weight ... SLAM layers'").groups()
+    ratio, params, same, total = _search(SYNC_RATIO, stdout, "'vllm sync ratio SLAM layers / every weight'").groups()
+    return [Row("vLLM weight sync, SLAM layers vs every weight: s", float(ratio), "< 1.0",
+                f"{float(part_s):.3f} vs {float(full_s):.3f} s; {float(params):.3f}x the parameters; "
+                f"identical greedy after it {same}/{total}")]
+
+
 # ---- evaluate_peer.py: mlreason evaluate vs lm-evaluation-harness on MGSM native-CoT ------------
 # "mlreason/lm-eval questions-per-second ratio: 12.274x; generation only 0.863x; identical prompts: 8/8;
 #  identical greedy completions: 8/8"
@@ -300,6 +319,7 @@ SIZES = {  # (quick, default, real shape) settings, CPU-sized; `--args NAME=...`
     "rl": ("--steps 2 --warmup 1 --rounds 1 --prompts 2 --group 4 --completion-tokens 16",
            "--steps 3 --warmup 1 --rounds 1 --prompts 4 --group 4 --completion-tokens 32 --groups 4,8,16",
            "--steps 1 --warmup 1 --rounds 1 --prompts 1 --group 2 --completion-tokens 8"),
+    "sync": ("--repeats 1", "--repeats 3", "--repeats 3"),
     "evaluate": ("--limit 4 --max-tokens 16 --batch-size 8", "--limit 8 --max-tokens 32 --batch-size 8 --scales 1,4",
                  "--limit 2 --max-tokens 8 --batch-size 4 --repeats 1"),
     "langid": ("--per-language 20 --lengths 20", "--per-language 50 --lengths 20 40",
@@ -354,6 +374,11 @@ def _rl_argv(opts: argparse.Namespace, art: Path) -> list[str]:
     return _size("rl", opts) + ["--backends", "hf" if opts.no_vllm else "hf,vllm"] + _common(opts)
 
 
+def _sync_argv(opts: argparse.Namespace, art: Path) -> list[str]:
+    common = _common(opts)
+    return _size("sync", opts) + common + ([] if "--model" in common else ["--shape", opts.shape or "tiny"])
+
+
 def _evaluate_argv(opts: argparse.Namespace, art: Path) -> list[str]:
     return _size("evaluate", opts) + _common(opts)
 
@@ -383,6 +408,7 @@ BENCHES = (
     Bench("probe", "probe_overhead.py", _probe_argv, lambda out, art: parse_probe(out)),
     Bench("finetune", "finetune_step.py", _finetune_argv, _finetune_parse),
     Bench("rl", "rl_step.py", _rl_argv, lambda out, art: parse_rl(out)),
+    Bench("sync", "vllm_sync.py", _sync_argv, lambda out, art: parse_sync(out), needs_vllm=True),
     Bench("evaluate", "evaluate_peer.py", _evaluate_argv, lambda out, art: parse_evaluate(out),
           python=lm_eval_python),
     Bench("langid", "langid_accuracy.py", _langid_argv, _langid_parse, shaped=False),

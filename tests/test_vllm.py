@@ -117,3 +117,53 @@ def test_update_weights_from_a_lora_model(engines, tiny_models):
     with lora.disable_adapter():
         without = _ids(hf.generate(PROMPTS, GREEDY))
     assert sum(a != b for a, b in zip(expected, without)) >= 3  # the adapter really changed the outputs
+
+
+def test_update_weights_sends_only_the_changed_layers_and_keeps_the_rest(engines, tiny_models):
+    # SLAM trains layer 1's up/down projections: only layer 1 goes to the engine, whole (vLLM fuses gate with up).
+    # Planted check: layer 0 is also perturbed but not declared changed, so an engine that kept its own layer 0
+    # (and took layer 1) greedy-decodes exactly as the hf model with only layer 1 perturbed.
+    from mlreason.generation.vllm import hf_weights, sent_filter
+
+    hf, vllm = engines
+    model = load_model(tiny_models["qwen2"], dtype="float32")
+    vllm.update_weights(model)  # the engine holds the base weights again
+    generator = torch.Generator().manual_seed(3)
+    changed = {"model.layers.1.mlp.up_proj.weight", "model.layers.1.mlp.down_proj.weight"}
+    layer0 = model.model.layers[0].mlp
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name in changed:
+                p.add_(torch.randn(p.shape, generator=generator) * 0.2)
+        kept = {n: p.clone() for n, p in layer0.named_parameters()}
+        for p in layer0.parameters():
+            p.add_(torch.randn(p.shape, generator=generator) * 0.2)
+
+    sent = [name for name, _ in hf_weights(model, sent_filter(changed))]
+    layer1 = [n for n in model.state_dict() if n.startswith("model.layers.1.")]
+    assert sent == layer1 and len(layer1) >= 9  # q/k/v (+bias), o, gate, up, down, two norms: the whole layer
+    vllm.update_weights(model, changed)
+    got = _ids(vllm.generate(PROMPTS, GREEDY))
+
+    with torch.no_grad():
+        for n, p in layer0.named_parameters():
+            p.copy_(kept[n])
+    hf.update_weights(model)
+    expected = _ids(hf.generate(PROMPTS, GREEDY))
+    assert got == expected
+    hf.update_weights(load_model(tiny_models["qwen2"], dtype="float32"))
+    assert sum(a != b for a, b in zip(expected, _ids(hf.generate(PROMPTS, GREEDY)))) >= 3  # layer 1 moved them
+
+
+def test_sent_filter_takes_peft_and_ddp_names_and_sends_everything_past_the_layers():
+    from mlreason.generation.vllm import sent_filter
+
+    keep = sent_filter({"module.base_model.model.model.layers.10.mlp.down_proj.lora_A.default.weight"})
+    assert keep("model.layers.10.self_attn.qkv.weight") and keep("model.layers.10.input_layernorm.weight")
+    assert not keep("model.layers.1.mlp.down_proj.weight") and not keep("model.layers.100.mlp.down_proj.weight")
+    assert not keep("model.embed_tokens.weight") and not keep("lm_head.weight")
+    vlm = sent_filter({"model.language_model.layers.2.mlp.up_proj.weight"})
+    assert vlm("model.language_model.layers.2.mlp.gate_proj.weight")
+    assert not vlm("model.vision_tower.encoder.layers.2.mlp.fc1.weight")
+    assert sent_filter(None) is None
+    assert sent_filter({"model.layers.0.mlp.up_proj.weight", "model.embed_tokens.weight"}) is None

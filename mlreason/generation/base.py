@@ -8,6 +8,7 @@ name and imports vLLM only when asked for it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -59,8 +60,9 @@ class Generator(Protocol):
         """One list of `sampling.n` completions per prompt, in prompt order; `images`: one image (or None) each."""
         ...
 
-    def update_weights(self, model: Any) -> None:
-        """Generate from now on with the weights of this (HF) model."""
+    def update_weights(self, model: Any, changed: Collection[str] | None = None) -> None:
+        """Generate from now on with the weights of this (HF) model; `changed` (parameter names), when
+        given, says that only those can differ from the weights the generator already has."""
         ...
 
     def close(self) -> None:

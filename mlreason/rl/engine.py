@@ -104,14 +104,15 @@ def serving_twin(policy: Any, serving: torch.dtype) -> Any:
 @torch.no_grad()
 def sync_generator(engine: Engine) -> None:
     """Hand the generator the current weights in the serving dtype (the live policy when it is that dtype)."""
+    trainable = [(name, p) for name, p in engine.policy.named_parameters() if p.requires_grad]
+    changed = {name for name, _ in trainable}  # only these moved since the engine loaded the model
     if engine.serving is None:
-        engine.generator.update_weights(engine.policy)
+        engine.generator.update_weights(engine.policy, changed)
         return
     twin = dict(engine.serving.named_parameters())
-    for name, p in engine.policy.named_parameters():
-        if p.requires_grad:
-            twin[name].copy_(p)  # copy_ casts fp32 masters to the serving dtype
-    engine.generator.update_weights(engine.serving)
+    for name, p in trainable:
+        twin[name].copy_(p)  # copy_ casts fp32 masters to the serving dtype
+    engine.generator.update_weights(engine.serving, changed)
 
 
 def _print_header(info: dict[str, Any]) -> None:
