@@ -145,12 +145,14 @@ bench: $(STAMP) $(LMEVAL)/.installed
 	$(PYTHON) bench/run_all.py $(ARGS)
 
 # lm-evaluation-harness (the `bench` extra), the peer of bench/evaluate_peer.py, in a side venv that also sees
-# the project venv's packages (a .pth file): installed into $(VENV) itself it would replace python-dateutil 4.0
-# with 2.9. run_all.py runs evaluate_peer.py with $(LMEVAL)/bin/python when that exists.
+# the project venv's packages (a .pth file running site.addsitedir, so the project venv's own .pth files, the
+# editable install's finder among them, are read too; a bare path line would skip them): installed into
+# $(VENV) itself it would replace python-dateutil 4.0 with 2.9. run_all.py runs evaluate_peer.py with $(LMEVAL)/bin/python when that exists.
 $(LMEVAL)/.installed: $(STAMP)
 	$(PY) -m venv $(LMEVAL)
 	$(LMEVAL)/bin/python -c "import pathlib, site, sys; pathlib.Path(site.getsitepackages()[0], \
-	  'zz_project_venv.pth').write_text(sys.argv[1] + '\n')" "$$($(PYTHON) -c 'import site; print(site.getsitepackages()[0])')"
+	  'zz_project_venv.pth').write_text(f'import site; site.addsitedir({sys.argv[1]!r})\n')" \
+	  "$$($(PYTHON) -c 'import site; print(site.getsitepackages()[0])')"
 	$(LMEVAL)/bin/pip install -q -c constraints-cpu.txt 'lm_eval>=0.4,<0.5'
 	touch $@
 
