@@ -243,24 +243,28 @@ def parse_sync(stdout: str) -> list[Row]:
 
 # ---- evaluate_peer.py: mlreason evaluate vs lm-evaluation-harness on MGSM native-CoT ------------
 # "mlreason/lm-eval questions-per-second ratio: 12.274x; generation only 0.863x; identical prompts: 8/8;
-#  identical greedy completions: 8/8"
-EVALUATE_RATIO = re.compile(r"^mlreason/lm-eval questions-per-second ratio: ([\d.]+)x; generation only ([\d.]+)x; "
-                            r"identical prompts: (\d+)/(\d+); identical greedy completions: (\d+)/(\d+)", re.M)
+#  identical greedy completions: 8/8"   (hf; on vLLM the line starts "mlreason/lm-eval (vllm) questions-per-second")
+EVALUATE_RATIO = re.compile(r"^mlreason/lm-eval(?: \((vllm)\))? questions-per-second ratio: ([\d.]+)x; "
+                            r"generation only ([\d.]+)x; identical prompts: (\d+)/(\d+); "
+                            r"identical greedy completions: (\d+)/(\d+)", re.M)
 # "lm-eval (hf)       9.97 s    0.802 questions/s   generation only     0.18 s   44.915 questions/s"
-EVALUATE_TOOL = re.compile(r"^(lm-eval|mlreason) \(hf\)\s+([\d.]+) s\s+([\d.]+) questions/s\s+generation only\s+"
-                           r"([\d.]+) s\s+([\d.]+) questions/s", re.M)
+EVALUATE_TOOL = re.compile(r"^(lm-eval|mlreason) \((hf|vllm)\)\s+([\d.]+) s\s+([\d.]+) questions/s\s+generation only"
+                           r"\s+([\d.]+) s\s+([\d.]+) questions/s", re.M)
 # "evaluate scaling: 4x questions (32) 1.10 s; time per question 4x/1x: 0.339"
 EVALUATE_SCALING = re.compile(r"^evaluate scaling: (\d+)x questions \((\d+)\) ([\d.]+) s; "
                               r"time per question \d+x/1x: ([\d.]+)", re.M)
 
 
 def parse_evaluate(stdout: str) -> list[Row]:
-    m = _search(EVALUATE_RATIO, stdout, "'mlreason/lm-eval questions-per-second ratio'")
-    tools = {t[1]: (float(t[3]), float(t[5])) for t in EVALUATE_TOOL.finditer(stdout)}
-    rates = "; ".join(f"{k} {q:.2f} q/s (generation only {g:.2f} q/s)" for k, (q, g) in tools.items())
-    rows = [Row("mlreason evaluate vs lm-eval (hf): questions/s", float(m[1]), ">= 1.0",
-                f"{rates}; generation-only ratio {float(m[2]):.3f}x; identical prompts {m[3]}/{m[4]}, "
-                f"identical greedy completions {m[5]}/{m[6]}")]
+    _search(EVALUATE_RATIO, stdout, "'mlreason/lm-eval questions-per-second ratio'")
+    rows = []
+    for m in EVALUATE_RATIO.finditer(stdout):
+        backend = m[1] or "hf"
+        tools = {t[1]: (float(t[4]), float(t[6])) for t in EVALUATE_TOOL.finditer(stdout) if t[2] == backend}
+        rates = "; ".join(f"{k} {q:.2f} q/s (generation only {g:.2f} q/s)" for k, (q, g) in tools.items())
+        rows.append(Row(f"mlreason evaluate vs lm-eval ({backend}): questions/s", float(m[2]), ">= 1.0",
+                        f"{rates}; generation-only ratio {float(m[3]):.3f}x; identical prompts {m[4]}/{m[5]}, "
+                        f"identical greedy completions {m[6]}/{m[7]}"))
     for s in EVALUATE_SCALING.finditer(stdout):
         rows.append(Row(f"evaluate time per question: {s[1]}x vs 1x questions", float(s[4]), "<= 1.1",
                         f"{s[2]} questions in {float(s[3]):.2f} s"))

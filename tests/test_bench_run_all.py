@@ -96,6 +96,16 @@ def test_parse_evaluate() -> None:
     assert "lm-eval 0.80 q/s (generation only 44.91 q/s)" in head.details
     assert scaling.ratio == 0.339 and scaling.met is True and scaling.details == "32 questions in 1.10 s"
     assert len(run_all.parse_evaluate(EVALUATE_OUT.split("evaluate scaling")[0])) == 1
+    vllm = EVALUATE_OUT.replace("evaluate scaling", (
+        "lm-eval (vllm)      30.00 s    0.267 questions/s   generation only     2.00 s    4.000 questions/s\n"
+        "mlreason (vllm)     20.00 s    0.400 questions/s   generation only     2.50 s    3.200 questions/s\n"
+        "mlreason/lm-eval (vllm) questions-per-second ratio: 1.500x; generation only 0.800x; identical prompts: "
+        "8/8; identical greedy completions: 8/8\nevaluate scaling"))
+    hf, on_vllm, _ = run_all.parse_evaluate(vllm)
+    assert hf == head and on_vllm.compared == "mlreason evaluate vs lm-eval (vllm): questions/s"
+    assert on_vllm.ratio == 1.5 and on_vllm.details == (
+        "lm-eval 0.27 q/s (generation only 4.00 q/s); mlreason 0.40 q/s (generation only 3.20 q/s); "
+        "generation-only ratio 0.800x; identical prompts 8/8, identical greedy completions 8/8")
     with pytest.raises(run_all.ParseError):
         run_all.parse_evaluate(PROBE_OUT)
 
