@@ -227,10 +227,10 @@ def parse_rl(stdout: str) -> list[Row]:
 #  (2 whole decoder layers, 29.8M parameters) 0.191 s"
 SYNC_SECONDS = re.compile(r"^vllm sync on .+: every weight [\d.]+M parameters ([\d.]+) s; SLAM layers \S+ "
                           r"\(\d+ whole decoder layers, [\d.]+M parameters\) ([\d.]+) s$", re.M)
-# "vllm sync ratio SLAM layers / every weight: 0.072x seconds, 0.047x parameters; greedy identical to hf after the
-#  partial sync: 4/4"
+# "vllm sync ratio SLAM layers / every weight: 0.072x seconds, 0.047x parameters; greedy identical to a full sync
+#  after the partial sync: 4/4"
 SYNC_RATIO = re.compile(r"^vllm sync ratio SLAM layers / every weight: ([\d.]+)x seconds, ([\d.]+)x parameters; "
-                        r"greedy identical to hf after the partial sync: (\d+)/(\d+)", re.M)
+                        r"greedy identical to a full sync after the partial sync: (\d+)/(\d+)", re.M)
 
 
 def parse_sync(stdout: str) -> list[Row]:

@@ -75,8 +75,8 @@ wall and process CPU seconds
 SYNC_OUT = """\
 vllm sync on qwen2.5-0.5b (random init), float32, cpu: every weight 630.2M parameters 2.656 s; SLAM layers 0-1 \
 (2 whole decoder layers, 29.8M parameters) 0.191 s
-vllm sync ratio SLAM layers / every weight: 0.072x seconds, 0.047x parameters; greedy identical to hf after the \
-partial sync: 4/4
+vllm sync ratio SLAM layers / every weight: 0.072x seconds, 0.047x parameters; greedy identical to a full sync \
+after the partial sync: 4/4
 """
 
 EVALUATE_OUT = """\
