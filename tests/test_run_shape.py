@@ -69,7 +69,7 @@ class GoldRollouts:
     """A rollout generator that answers each prompt with the gold worked answer of the question it holds."""
 
     def __init__(self, examples, tokenizer) -> None:
-        self.examples, self.tokenizer, self.prompts = examples, tokenizer, 0
+        self.examples, self.tokenizer, self.prompts, self.synced = examples, tokenizer, 0, 0
 
     def generate(self, prompts, sampling):
         out = []
@@ -81,8 +81,8 @@ class GoldRollouts:
         self.prompts += len(prompts)
         return out
 
-    def update_weights(self, model) -> None:
-        pass
+    def update_weights(self, model) -> None:  # the older signature, without `changed`: still accepted
+        self.synced += 1
 
     def close(self) -> None:
         pass
@@ -104,3 +104,4 @@ def test_rl_run_with_an_injected_generator(tiny_models, tmp_path) -> None:
     (step,) = metrics(out)
     # 4 prompts a step, each once for its group of 4: every rollout is correct and well formed
     assert gen.prompts == 4 and step["reward/success"] == 1.0 and step["reward/mean"] == 1.0
+    assert gen.synced == 1  # synced once, after the step's optimizer update

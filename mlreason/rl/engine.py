@@ -16,6 +16,7 @@ trainable.json in the run folder records counts, dtypes and the masters' extra m
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import random
@@ -106,13 +107,16 @@ def sync_generator(engine: Engine) -> None:
     """Hand the generator the current weights in the serving dtype (the live policy when it is that dtype)."""
     trainable = [(name, p) for name, p in engine.policy.named_parameters() if p.requires_grad]
     changed = {name for name, _ in trainable}  # only these moved since the engine loaded the model
-    if engine.serving is None:
-        engine.generator.update_weights(engine.policy, changed)
-        return
-    twin = dict(engine.serving.named_parameters())
-    for name, p in trainable:
-        twin[name].copy_(p)  # copy_ casts fp32 masters to the serving dtype
-    engine.generator.update_weights(engine.serving, changed)
+    model = engine.policy
+    if engine.serving is not None:
+        twin = dict(engine.serving.named_parameters())
+        for name, p in trainable:
+            twin[name].copy_(p)  # copy_ casts fp32 masters to the serving dtype
+        model = engine.serving
+    if "changed" in inspect.signature(engine.generator.update_weights).parameters:
+        engine.generator.update_weights(model, changed=changed)
+    else:  # an injected generator written to the older update_weights(model): it reloads everything
+        engine.generator.update_weights(model)
 
 
 def _print_header(info: dict[str, Any]) -> None:
