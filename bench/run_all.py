@@ -384,7 +384,7 @@ def _sync_argv(opts: argparse.Namespace, art: Path) -> list[str]:
 
 
 def _evaluate_argv(opts: argparse.Namespace, art: Path) -> list[str]:
-    return _size("evaluate", opts) + _common(opts)
+    return _size("evaluate", opts) + ["--backends", "hf" if opts.no_vllm else "hf,vllm"] + _common(opts)
 
 
 def _langid_argv(opts: argparse.Namespace, art: Path) -> list[str]:

