@@ -176,19 +176,19 @@ class VLLMGenerator:
     def close(self) -> None:
         """Shut the engine down so another can start in this process."""
         llm, self.llm = getattr(self, "llm", None), None
-        if llm is not None:
-            release_engine(llm)
-
-
-def release_engine(llm=None) -> None:
-    """Shut down `llm`'s engine (when given) and free vLLM's process-wide state, so another engine can
-    start in this process; with no `llm`, frees what an engine that nobody holds any more left behind
-    (bench/evaluate_peer.py, after lm-eval's run)."""
-    if llm is not None:
+        if llm is None:
+            return
         engine_core = getattr(llm.llm_engine, "engine_core", None)
         if engine_core is not None and hasattr(engine_core, "shutdown"):
             engine_core.shutdown()
-        del llm
+        del llm  # the last reference, so the collection below frees the engine
+        release_engine()
+
+
+def release_engine() -> None:
+    """Free what a vLLM engine nobody holds any more left in this process (its objects, the parallel
+    groups, cached device memory), so another engine can start; VLLMGenerator.close and
+    bench/evaluate_peer.py (after lm-eval's run) call it."""
     gc.collect()
     from vllm.distributed.parallel_state import destroy_distributed_environment, destroy_model_parallel
 
