@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -48,11 +49,27 @@ def _probe_report(path: Path, num_layers: int) -> Path:
       "data.sources=[{kind: translation, dataset: tinyworld, split: train, languages: [en]}]"],
      "need a source language other than en"),
     (["--mode", "sft"], "method.mode"),
+    (["--mode", "slam", "--layers", "0", "-s", "train.optim=adamw_nope"],
+     "train.optim: 'adamw_nope' is not a transformers Trainer optimizer; pick one of: adamw_torch,"),
+    (["--mode", "slam", "--layers", "0", "-s", "train.optim=galore_adamw"], "needs settings mlreason does not pass"),
+    (["--mode", "slam", "--layers", "0", "-s", "train.optim=sgd", "-s", "train.optim_args=momentum=x"],
+     "train.optim=sgd (train.optim_args=momentum=x): could not convert string to float: 'x'"),
 ])
 def test_bad_input_exits_2_without_a_run_folder(tiny_models, tmp_path, extra, fragment):
     out = tmp_path / "run"
     res = _invoke("-m", str(tiny_models["qwen2"]), "-o", str(out), "-s", QT, *extra)
     _one_line_error(res, 2, fragment)
+    assert not out.exists()
+
+
+def test_optimizer_without_its_package_exits_2_without_a_run_folder(tiny_models, tmp_path):
+    """The optimizer is resolved before the run folder is claimed (bitsandbytes is not a dependency)."""
+    if importlib.util.find_spec("bitsandbytes") is not None:
+        pytest.skip("bitsandbytes is installed here")
+    out = tmp_path / "run"
+    res = _invoke("-m", str(tiny_models["qwen2"]), "-o", str(out), "-s", QT, "--mode", "slam", "--layers", "0",
+                  "-s", "train.optim=adamw_8bit")
+    _one_line_error(res, 2, "train.optim=adamw_8bit: You need to install `bitsandbytes`")
     assert not out.exists()
 
 

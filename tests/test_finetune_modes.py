@@ -20,7 +20,7 @@ from mlreason.layers import count_parameters, parse_layers, select_trainable
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
-def _cfg(model: Path, out: Path, mode: str, **method) -> FinetuneConfig:
+def _cfg(model: Path, out: Path, mode: str, train: dict | None = None, **method) -> FinetuneConfig:
     return build_config(FinetuneConfig, {
         "model": {"name_or_path": str(model)},
         "method": {"mode": mode, "layers": "1,3", "lora": {"r": 4, "alpha": 8, "targets": LORA_TARGETS}, **method},
@@ -30,7 +30,8 @@ def _cfg(model: Path, out: Path, mode: str, **method) -> FinetuneConfig:
                               "languages": ["sw"]}],
                  "cutoff_len": 96},
         # Adam moves every tensor with a gradient by ~lr in its first step: one step suffices
-        "train": {"learning_rate": 1e-2, "max_steps": 1, "batch_size": 3, "save_steps": 100, "progress": False},
+        "train": {"learning_rate": 1e-2, "max_steps": 1, "batch_size": 3, "save_steps": 100, "progress": False,
+                  **(train or {})},
         "output_dir": str(out),
     })
 
@@ -82,6 +83,28 @@ def test_only_chosen_parameters_change(tiny_models, tmp_path, mode):
     assert info["trainable"] == _hand_count(config, mode)
     if mode == "lora":
         assert (run / "adapter" / "adapter_config.json").is_file()
+
+
+def test_sgd_optimizer_moves_each_weight_by_lr_times_its_gradient(tiny_models, tmp_path):
+    """train.optim reaches the Trainer: with sgd one step is w - lr * g, bit for bit, for every trained tensor
+    (the default AdamW's first step would move each weight by about lr * sign(g) instead)."""
+    from transformers import TrainerCallback
+
+    grads: dict[str, torch.Tensor] = {}
+
+    class Grab(TrainerCallback):   # after clipping, just before optimizer.step()
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+            grads.update({n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None})
+
+    base, lr = tiny_models["qwen2"], 0.5
+    cfg = _cfg(base, tmp_path / "sgd", "slam", train={"optim": "sgd", "learning_rate": lr})
+    run = run_finetune(cfg, callbacks=[Grab()])
+    before, after = _weights(base), _weights(run / "model")
+    assert sorted(grads) == sorted(_expected_changed(sorted(before), "slam"))   # 4 tensors: up/down of layers 1, 3
+    for name, g in grads.items():
+        assert g.abs().max() > 0
+        assert torch.equal(after[name], before[name].add(g, alpha=-lr)), name
+    assert all(torch.equal(before[n], after[n]) for n in before if n not in grads)
 
 
 def test_paper_arithmetic_slam_share_llama2():

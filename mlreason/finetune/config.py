@@ -51,6 +51,9 @@ class DataSection(StrictModel):
     seed: int = 0
 
 
+UNSUPPORTED_OPTIM = ("galore", "apollo", "lomo")   # Trainer optimizers that need more than train.optim_args
+
+
 class TrainSection(StrictModel):
     learning_rate: float = Field(2e-5, gt=0.0)
     epochs: float = Field(1.0, gt=0.0)
@@ -61,6 +64,12 @@ class TrainSection(StrictModel):
     warmup_ratio: float = Field(0.0, ge=0.0, le=1.0)
     weight_decay: float = Field(0.0, ge=0.0)
     max_grad_norm: float = Field(1.0, gt=0.0)
+    optim: str | None = Field(
+        None, description="The Trainer's optimizer, by its transformers name: adamw_torch, adamw_torch_fused, "
+                          "adafactor, sgd, adamw_torch_8bit (needs torchao), adamw_8bit (needs bitsandbytes), ...; "
+                          "null: the Trainer's default (adamw_torch_fused). Factored or 8-bit moments need less "
+                          "memory than AdamW's two float32 moments per trained parameter.")
+    optim_args: str | None = Field(None, description="The Trainer's optim_args, e.g. 'momentum=0.9' for sgd.")
     bf16: Literal["auto", True, False] = Field(
         "auto", description="bf16 autocast; auto: on a GPU that supports it, and always for a bfloat16 load.")
     gradient_checkpointing: bool = False
@@ -70,6 +79,20 @@ class TrainSection(StrictModel):
     tensorboard: bool = False
     seed: int = 0
     progress: bool = Field(True, description="Rich progress bar on the main process.")
+
+    @field_validator("optim")
+    @classmethod
+    def _known_optim(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from transformers.training_args import OptimizerNames
+
+        names = [o.value for o in OptimizerNames if not any(x in o.value for x in UNSUPPORTED_OPTIM)]
+        if v not in names:
+            why = ("needs settings mlreason does not pass (GaLore/APOLLO target modules, LOMO's own training step)"
+                   if any(x in v for x in UNSUPPORTED_OPTIM) else "is not a transformers Trainer optimizer")
+            raise ValueError(f"{v!r} {why}; pick one of: {', '.join(names)}")
+        return v
 
     @field_validator("max_steps")
     @classmethod

@@ -58,6 +58,8 @@ def training_arguments(cfg: FinetuneConfig, run_dir: Path, compute: torch.dtype 
         warmup_steps=t.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
         weight_decay=t.weight_decay,
         max_grad_norm=t.max_grad_norm,
+        **({"optim": t.optim} if t.optim else {}),   # else the Trainer's default
+        optim_args=t.optim_args,
         bf16=compute == torch.bfloat16,
         fp16=compute == torch.float16,
         gradient_checkpointing=t.gradient_checkpointing,
@@ -144,6 +146,21 @@ def print_trainable(info: dict[str, Any], console: Console) -> None:
     console.print(table)
 
 
+def check_optimizer(args: Any) -> None:
+    """Resolve the Trainer's optimizer before the run folder is claimed: a missing package (bitsandbytes,
+    torchao, ...) or bad optim_args is one line, with nothing written."""
+    from transformers import Trainer
+
+    try:
+        Trainer.get_optimizer_cls_and_kwargs(args)
+    except (ImportError, ValueError, TypeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        given = f"train.optim={args.optim.value}"
+        if args.optim_args:
+            given += f" (train.optim_args={args.optim_args})"
+        raise UserError(f"{given}: {first}") from None
+
+
 def _claim(claim: RunClaim, args: Any) -> Path:
     """The main process claims the folder; the others wait for it (torchrun stops them if it fails)."""
     with args.main_process_first(local=False, desc="claim run folder"):
@@ -213,6 +230,7 @@ def run_finetune(cfg: FinetuneConfig, console: Console | None = None, callbacks:
     check_output_free(out, cfg.overwrite, cfg.resume)  # before the model loads: fail fast, touch nothing
     tok, model, rows, info = prepare(cfg)
     args = training_arguments(cfg, out, compute_dtype(info))
+    check_optimizer(args)
     if args.process_index == 0:
         print_trainable(info, console)
     with RunClaim(out, overwrite=cfg.overwrite, resume=cfg.resume, command="finetune",
