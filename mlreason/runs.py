@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -199,6 +200,68 @@ def check_output_free(out: Path, overwrite: bool, resume: bool = False, _locked:
         raise UserError(f"output folder {out} already holds results; pass --overwrite or choose another output_dir")
 
 
+# Config keys a resumed run may change: how long it runs, how it logs, saves and evaluates, and knobs that
+# only move memory. Anything else would leave config.yaml describing settings the weights were not trained
+# with. A section's name (logging) stands for every key in it.
+RESUME_MAY_CHANGE = {
+    "finetune": ("train.max_steps", "train.epochs", "train.save_steps", "train.save_total_limit",
+                 "train.logging_steps", "train.progress", "train.tensorboard", "train.gradient_checkpointing"),
+    "rl-train": ("train.steps", "logging", "eval", "rollout.backend_kwargs"),
+}
+_RUN_KEYS = ("command", "output_dir", "overwrite", "resume")
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1, "c": {}}, "d": [1]} -> {"a.b": 1, "d": [1]}: dotted keys down to the values (lists stay
+    whole; an empty mapping has no keys, as if absent)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out.update(_flatten(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+    return out
+
+
+def _may_change(key: str, patterns: tuple[str, ...]) -> bool:
+    return key.split(".", 1)[0] in _RUN_KEYS or any(key == m or key.startswith(f"{m}.") for m in patterns)
+
+
+def check_resume_config(out: Path, command: str, config_yaml: str, defaults_yaml: str) -> None:
+    """--resume continues a run with the settings it started with (its config.yaml). A config that changes
+    anything but the keys of RESUME_MAY_CHANGE[command] is refused in one line naming the first key;
+    touches nothing. A key the run's config.yaml lacks (written by an older version, before the key existed)
+    counts as its default, from `defaults_yaml` (the command's config with every default). A run folder
+    without a config.yaml (or another rank than 0) is not checked."""
+    import yaml
+
+    path = Path(out) / "config.yaml"
+    if os.environ.get("RANK", "0") != "0" or not path.is_file():
+        return
+    try:
+        before = _flatten(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    except (OSError, UnicodeDecodeError, AttributeError, yaml.YAMLError):
+        raise UserError(f"cannot resume: {path} is unreadable; start a new run with --overwrite or another "
+                        "output_dir") from None
+    now, defaults = (_flatten(yaml.safe_load(text) or {}) for text in (config_yaml, defaults_yaml))
+    recorded = set(before)
+    before = {**{k: v for k, v in defaults.items() if k not in recorded}, **before}
+    may = RESUME_MAY_CHANGE.get(command, ())
+    missing = object()
+    changed = sorted(k for k in before.keys() | now.keys()
+                     if not _may_change(k, may) and before.get(k, missing) != now.get(k, missing))
+    if not changed:
+        return
+
+    def shown(config: dict[str, Any], key: str) -> str:
+        return textwrap.shorten(json.dumps(config[key], ensure_ascii=False), 60) if key in config else "absent"
+
+    key, rest = changed[0], changed[1:]
+    was = f"was {shown(before, key)} in its config.yaml" if key in recorded else \
+        f"is not in its config.yaml (an older version's: the default, {shown(before, key)})"
+    more = f" (and {len(rest)} more: {', '.join(rest[:3])}{', among others' if len(rest) > 3 else ''})" if rest else ""
+    raise UserError(f"cannot resume {out}: {key} {was}, now "
+                    f"{shown(now, key)}{more}; resume with the run's settings (a resumed run may change only "
+                    f"{', '.join(may) or 'nothing'}), or start a new run with --overwrite or another output_dir")
+
+
 class RunClaim:
     """Exclusive ownership of an output folder for one run; the one mechanism behind every command.
 
@@ -258,6 +321,8 @@ class RunClaim:
     def _in_place(self) -> Path:
         if self.resume:
             self._committed = True  # nothing of an earlier run is at stake
+            # check_resume_config let through only what a resume may change: the record follows it
+            atomic_write_text(self.out / "config.yaml", self.config_yaml)
             return self.out
         if self.out.is_dir() and any(self.out.iterdir()):
             self._set_aside()

@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from mlreason.errors import UserError
-from mlreason.runs import RunClaim, append_metrics, atomic_write_json, lock_path, staged_run, trim_metrics
+from mlreason.runs import (
+    RunClaim,
+    append_metrics,
+    atomic_write_json,
+    check_resume_config,
+    lock_path,
+    staged_run,
+    trim_metrics,
+)
 
 
 def _claim(out: Path, overwrite: bool = False, resume: bool = False, staged: bool = False) -> RunClaim:
@@ -172,3 +180,45 @@ def test_results_written_meanwhile_without_a_lock_are_not_replaced(tmp_path: Pat
         (out / "results.json").write_text("theirs")  # e.g. an older mlreason that takes no lock
     assert (out / "results.json").read_text() == "theirs"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_rl_resume_config_check(tmp_path: Path) -> None:
+    """rl-train may resume with more steps, other logging/eval or engine settings; not with another GRPO beta."""
+    import yaml
+
+    from mlreason.config import build_config, config_to_yaml
+    from mlreason.rl.config import RLConfig
+
+    def yaml_of(**changes: object) -> str:
+        return config_to_yaml(build_config(RLConfig, {"model": {"name_or_path": "m"}, **changes}), "rl-train")
+
+    def check(**changes: object) -> None:
+        check_resume_config(tmp_path, "rl-train", yaml_of(**changes), config_to_yaml(RLConfig(), "rl-train"))
+
+    (tmp_path / "config.yaml").write_text(yaml_of(train={"steps": 10}))
+    check(train={"steps": 20}, logging={"progress": False, "save_every": 5}, eval={"every": 2}, resume=True,
+          output_dir=str(tmp_path), rollout={"backend_kwargs": {"gpu_memory_utilization": 0.5}})
+    with pytest.raises(UserError) as err:
+        check(train={"steps": 10}, grpo={"beta": 0.04})
+    assert str(err.value).startswith(f"cannot resume {tmp_path}: grpo.beta was 0.0 in its config.yaml, now 0.04; ")
+    with pytest.raises(UserError, match=r'hints.switch.groups.high was \["en", "de", "fr", "es", "pt", "it"\] in its '
+                       r'config.yaml, now \["en"\] \(and 2 more: hints.switch.groups.low, hints.switch.groups.mid\); '):
+        check(train={"steps": 10}, hints={"switch": {"groups": {"high": ["en"], "mid": ["zh"], "low": ["sw"]}}})
+    with pytest.raises(UserError, match=r"reward.function_weights was null in its config.yaml, now \[1.0\]"):
+        check(train={"steps": 10}, reward={"functions": ["mlreason.rl.rewards:correctness"], "function_weights": [1.0]})
+
+    # a config.yaml from an older version, without grpo.beta: it ran with the default
+    old = yaml.safe_load(yaml_of(train={"steps": 10}))
+    del old["grpo"]["beta"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
+    check(train={"steps": 10})
+    with pytest.raises(UserError, match=r"grpo.beta is not in its config.yaml \(an older version's: the default, "
+                                        r"0.0\), now 0.04; "):
+        check(train={"steps": 10}, grpo={"beta": 0.04})
+
+    for bad in ("train: [unclosed", "[a list]"):
+        (tmp_path / "config.yaml").write_text(bad)
+        with pytest.raises(UserError, match="config.yaml is unreadable"):
+            check()
+    (tmp_path / "config.yaml").unlink()
+    check(grpo={"beta": 0.04})   # a run folder without a config.yaml: nothing to compare with

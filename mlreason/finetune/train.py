@@ -37,7 +37,14 @@ from mlreason.finetune.config import FinetuneConfig
 from mlreason.finetune.data import TEXT_KEYS, VisionCollator, build_examples, tokenize_all
 from mlreason.layers import apply_mode, decoder_layers, resolve_layers, trainable_summary
 from mlreason.precision import autocast_dtype, load_dtype, mib, precision_info, upcast_trainable
-from mlreason.runs import RunClaim, append_metrics, atomic_write_json, check_output_free, trim_metrics
+from mlreason.runs import (
+    RunClaim,
+    append_metrics,
+    atomic_write_json,
+    check_output_free,
+    check_resume_config,
+    trim_metrics,
+)
 
 
 def training_arguments(cfg: FinetuneConfig, run_dir: Path, compute: torch.dtype | None = None) -> Any:
@@ -228,6 +235,9 @@ def run_finetune(cfg: FinetuneConfig, console: Console | None = None, callbacks:
     set_seed(cfg.train.seed)
     out = cfg.resolved_output_dir()
     check_output_free(out, cfg.overwrite, cfg.resume)  # before the model loads: fail fast, touch nothing
+    if cfg.resume:
+        check_resume_config(out, "finetune", config_to_yaml(cfg, "finetune"),
+                            config_to_yaml(FinetuneConfig(), "finetune"))
     tok, model, rows, info = prepare(cfg)
     args = training_arguments(cfg, out, compute_dtype(info))
     check_optimizer(args)

@@ -39,7 +39,7 @@ from mlreason.rl.rewards import build_rewarder
 from mlreason.rl.rollout import DataCursor
 from mlreason.rl.step import Rollout, Run, example_key, reward_columns, rollout_step
 from mlreason.rl.update import NonFiniteLossError, optimise
-from mlreason.runs import RunClaim, append_metrics, check_output_free, trim_metrics
+from mlreason.runs import RunClaim, append_metrics, check_output_free, check_resume_config, trim_metrics
 
 
 def load_problems(cfg: RLConfig) -> tuple[list[Example], dict[str, list[Example]]]:
@@ -232,6 +232,11 @@ def train(cfg: RLConfig, *, overwrite: bool | None = None, resume: bool | None =
     overwrite = cfg.overwrite if overwrite is None else overwrite
     resume = cfg.resume if resume is None else resume
     check_output_free(cfg.resolved_output_dir(), overwrite, resume)  # before anything loads: fail fast, touch nothing
+    if resume:
+        from mlreason.config import config_to_yaml
+
+        check_resume_config(cfg.resolved_output_dir(), "rl-train", config_to_yaml(cfg, "rl-train"),
+                            config_to_yaml(RLConfig(), "rl-train"))
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(cfg.train.deterministic or was_deterministic)
     try:
