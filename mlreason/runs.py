@@ -224,14 +224,17 @@ def _may_change(key: str, patterns: tuple[str, ...]) -> bool:
     return key.split(".", 1)[0] in _RUN_KEYS or any(key == m or key.startswith(f"{m}.") for m in patterns)
 
 
-def check_resume_config(out: Path, command: str, config_yaml: str, defaults_yaml: str) -> None:
-    """--resume continues a run with the settings it started with (its config.yaml). A config that changes
-    anything but the keys of RESUME_MAY_CHANGE[command] is refused in one line naming the first key;
-    touches nothing. A key the run's config.yaml lacks (written by an older version, before the key existed)
-    counts as its default, from `defaults_yaml` (the command's config with every default). A run folder
-    without a config.yaml (or another rank than 0) is not checked."""
+def check_resume_config(cfg: Any, command: str) -> None:
+    """--resume continues a run with the settings it started with (the config.yaml in `cfg`'s output folder).
+    A config that changes anything but the keys of RESUME_MAY_CHANGE[command] is refused in one line naming
+    the first key; touches nothing. A key the run's config.yaml lacks (written by an older version, before the
+    key existed) counts as its default. A run folder without a config.yaml (or another rank than 0) is not
+    checked. `cfg`: a command's config (an mlreason.config.RunSection)."""
     import yaml
 
+    from mlreason.config import config_to_yaml
+
+    out = cfg.resolved_output_dir()
     path = Path(out) / "config.yaml"
     if os.environ.get("RANK", "0") != "0" or not path.is_file():
         return
@@ -240,7 +243,7 @@ def check_resume_config(out: Path, command: str, config_yaml: str, defaults_yaml
     except (OSError, UnicodeDecodeError, AttributeError, yaml.YAMLError):
         raise UserError(f"cannot resume: {path} is unreadable; start a new run with --overwrite or another "
                         "output_dir") from None
-    now, defaults = (_flatten(yaml.safe_load(text) or {}) for text in (config_yaml, defaults_yaml))
+    now, defaults = (_flatten(yaml.safe_load(config_to_yaml(c, command))) for c in (cfg, type(cfg)()))
     recorded = set(before)
     before = {**{k: v for k, v in defaults.items() if k not in recorded}, **before}
     may = RESUME_MAY_CHANGE.get(command, ())

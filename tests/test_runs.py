@@ -189,15 +189,18 @@ def test_rl_resume_config_check(tmp_path: Path) -> None:
     from mlreason.config import build_config, config_to_yaml
     from mlreason.rl.config import RLConfig
 
+    def cfg_of(**changes: object) -> RLConfig:
+        return build_config(RLConfig, {"model": {"name_or_path": "m"}, "output_dir": str(tmp_path), **changes})
+
     def yaml_of(**changes: object) -> str:
-        return config_to_yaml(build_config(RLConfig, {"model": {"name_or_path": "m"}, **changes}), "rl-train")
+        return config_to_yaml(cfg_of(**changes), "rl-train")
 
     def check(**changes: object) -> None:
-        check_resume_config(tmp_path, "rl-train", yaml_of(**changes), config_to_yaml(RLConfig(), "rl-train"))
+        check_resume_config(cfg_of(**changes), "rl-train")
 
     (tmp_path / "config.yaml").write_text(yaml_of(train={"steps": 10}))
     check(train={"steps": 20}, logging={"progress": False, "save_every": 5}, eval={"every": 2}, resume=True,
-          output_dir=str(tmp_path), rollout={"backend_kwargs": {"gpu_memory_utilization": 0.5}})
+          rollout={"backend_kwargs": {"gpu_memory_utilization": 0.5}})
     with pytest.raises(UserError) as err:
         check(train={"steps": 10}, grpo={"beta": 0.04})
     assert str(err.value).startswith(f"cannot resume {tmp_path}: grpo.beta was 0.0 in its config.yaml, now 0.04; ")

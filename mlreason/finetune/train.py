@@ -161,7 +161,7 @@ def check_optimizer(args: Any) -> None:
     try:
         Trainer.get_optimizer_cls_and_kwargs(args)
     except (ImportError, ValueError, TypeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         given = f"train.optim={args.optim.value}"
         if args.optim_args:
             given += f" (train.optim_args={args.optim_args})"
@@ -236,8 +236,7 @@ def run_finetune(cfg: FinetuneConfig, console: Console | None = None, callbacks:
     out = cfg.resolved_output_dir()
     check_output_free(out, cfg.overwrite, cfg.resume)  # before the model loads: fail fast, touch nothing
     if cfg.resume:
-        check_resume_config(out, "finetune", config_to_yaml(cfg, "finetune"),
-                            config_to_yaml(FinetuneConfig(), "finetune"))
+        check_resume_config(cfg, "finetune")
     tok, model, rows, info = prepare(cfg)
     args = training_arguments(cfg, out, compute_dtype(info))
     check_optimizer(args)

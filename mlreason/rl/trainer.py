@@ -233,10 +233,7 @@ def train(cfg: RLConfig, *, overwrite: bool | None = None, resume: bool | None =
     resume = cfg.resume if resume is None else resume
     check_output_free(cfg.resolved_output_dir(), overwrite, resume)  # before anything loads: fail fast, touch nothing
     if resume:
-        from mlreason.config import config_to_yaml
-
-        check_resume_config(cfg.resolved_output_dir(), "rl-train", config_to_yaml(cfg, "rl-train"),
-                            config_to_yaml(RLConfig(), "rl-train"))
+        check_resume_config(cfg, "rl-train")
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(cfg.train.deterministic or was_deterministic)
     try:
