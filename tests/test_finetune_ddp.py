@@ -12,13 +12,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+import torch.distributed as dist
+import typer
 from safetensors.torch import load_file
+
+from mlreason.cli.common import run_command
+from mlreason.errors import UserError
+from mlreason.finetune.config import FinetuneConfig
 
 pytestmark = pytest.mark.slow  # two processes, each importing torch + transformers: about a minute on 2 cores
 
@@ -45,3 +52,32 @@ def test_accelerate_launch_two_processes(tiny_models, tmp_path):
     after = load_file(str(out / "model" / "model.safetensors"))
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed == {f"model.layers.{i}.mlp.{p}.weight" for i in (0, 1) for p in ("up_proj", "down_proj")}
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_command_tears_down_its_process_group(monkeypatch, fails):
+    """Every command ends its torch.distributed group itself, on success and on failure: one left to interpreter
+    exit made a gloo rank abort now and then ("terminate called without an active exception")."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(port))
+    dist.init_process_group("gloo", rank=0, world_size=1)
+
+    def command(cfg):
+        assert dist.is_initialized()
+        if fails:
+            raise UserError("bad input")
+        return 7
+
+    try:
+        if fails:
+            with pytest.raises(typer.Exit):
+                run_command("finetune", FinetuneConfig, None, [], {}, False, False, command)
+        else:
+            assert run_command("finetune", FinetuneConfig, None, [], {}, False, False, command) == 7
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()

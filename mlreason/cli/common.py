@@ -113,4 +113,23 @@ def run_command(
             return None
         return fn(cfg)
 
-    return guarded(go, debug)
+    ok = False
+    try:
+        result = guarded(go, debug)
+        ok = True
+        return result
+    finally:
+        close_process_group(ok)
+
+
+def close_process_group(ok: bool) -> None:
+    """Tear down torch.distributed (a launch with several processes) before the interpreter does: gloo's worker
+    threads left to interpreter exit abort a process now and then ("terminate called without an active
+    exception", pytorch/pytorch#190489). After a success the ranks meet first, so none tears down while another
+    still saves; after a failure torchrun stops the others anyway."""
+    dist = sys.modules.get("torch.distributed")   # a command that never imported torch started no group
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        return
+    if ok:
+        dist.barrier()
+    dist.destroy_process_group()
